@@ -1,0 +1,65 @@
+/**
+ * The error catalogue: every error a client can receive from infergate, with a stable code and its
+ * HTTP status. Codes are never reused once retired; docs/errors.md lists the same table and
+ * test/unit/shared/errors.test.ts keeps the two in step.
+ *
+ * @example
+ *   throw new InfergateError('WK_ERR_MODEL_NOT_FOUND', `model 'iris' is not served`);
+ */
+export const ERROR_CATALOGUE = {
+  // Shared by both processes.
+  ERR_BAD_JSON: { status: 400, summary: 'the body is not valid JSON' },
+  ERR_BAD_REQUEST: { status: 400, summary: 'the request is malformed (wrong fields or values)' },
+  ERR_NOT_FOUND: { status: 404, summary: 'no such route' },
+  ERR_METHOD_NOT_ALLOWED: { status: 405, summary: 'the route exists but not for this method' },
+  ERR_BODY_TOO_LARGE: { status: 413, summary: 'the body is over the size limit' },
+  ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'unsupported Content-Type or Content-Encoding' },
+  ERR_INTERNAL: { status: 500, summary: 'an unexpected fault; details are in the log under the request id' },
+  // Worker.
+  WK_ERR_BAD_TENSOR: { status: 400, summary: 'an input tensor does not match the model (name, datatype, shape, data)' },
+  WK_ERR_BATCH_TOO_LARGE: { status: 400, summary: 'the batch dimension exceeds the model\'s max batch size' },
+  WK_ERR_MODEL_NOT_FOUND: { status: 404, summary: 'unknown model' },
+  WK_ERR_VERSION_NOT_FOUND: { status: 404, summary: 'unknown version of a known model' },
+  WK_ERR_MODEL_NOT_READY: { status: 503, summary: 'the model exists but no version is ready (loading, unloading or failed)' },
+  WK_ERR_QUEUE_FULL: { status: 503, summary: 'the model\'s queue is full' },
+  WK_ERR_SHUTTING_DOWN: { status: 503, summary: 'the worker is draining and takes no new requests' },
+  WK_ERR_DEADLINE_EXCEEDED: { status: 504, summary: 'the request\'s deadline passed before it was answered' },
+  WK_ERR_INFERENCE_FAILED: { status: 500, summary: 'the runtime failed to run the model on valid input' },
+  WK_ERR_LOAD_FAILED: { status: 400, summary: 'a repository load request failed; the reason says why' },
+} as const satisfies Record<string, { status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** An error meant for the client: its message is safe to show, its code stable. */
+export class InfergateError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra response headers, e.g. Retry-After on 503. */
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(code: ErrorCode, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.name = 'InfergateError';
+    this.code = code;
+    this.status = ERROR_CATALOGUE[code].status;
+    this.headers = headers;
+  }
+}
+
+export interface ErrorBody {
+  error: string;
+  code: ErrorCode;
+  request_id?: string;
+}
+
+/** The JSON body every error response carries (V2 and TF clients read `error` as a string). */
+export function errorBody(error: InfergateError, requestId: string | undefined): ErrorBody {
+  return requestId === undefined
+    ? { error: error.message, code: error.code }
+    : { error: error.message, code: error.code, request_id: requestId };
+}
+
+/** Anything thrown that is not an InfergateError becomes a 500 whose detail stays in the log. */
+export function toInfergateError(err: unknown): InfergateError {
+  return err instanceof InfergateError ? err : new InfergateError('ERR_INTERNAL', 'internal error');
+}

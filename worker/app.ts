@@ -1,0 +1,123 @@
+/**
+ * Builds the worker: repository + scheduler + protocol routes behind one request listener.
+ * Never listens and never reads the environment: worker/main.ts does both, tests build their own.
+ *
+ * @example
+ *   const worker = buildWorker(config, { logger, now: performance.now });
+ *   await worker.start();
+ *   http.createServer(worker.handle).listen(config.port);
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { InfergateError, toInfergateError } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { WorkerConfig } from './config.ts';
+import { Router } from './http/router.ts';
+import { sendError, sendRaw } from './http/respond.ts';
+import { createWorkerMetrics, type WorkerMetrics } from './metrics.ts';
+import { HEADER_QUEUE_DEPTH, HEADER_REQUEST_ID, HEADER_WORKER } from './protocol/headers.ts';
+import { registerTfRoutes } from './protocol/tf-routes.ts';
+import { registerV2Routes } from './protocol/v2-routes.ts';
+import { ModelRepository } from './repository/model-repository.ts';
+import { loadSession as loadOrtSession } from './repository/session-runner.ts';
+
+export interface WorkerDeps {
+  logger: Logger;
+  now: () => number;
+  /** Replaced in tests to serve fake models; defaults to onnxruntime sessions on worker threads. */
+  loadSession?: typeof loadOrtSession;
+  version?: string;
+}
+
+export interface Worker {
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  repository: ModelRepository;
+  metrics: WorkerMetrics;
+  workerId: string;
+  /** Scans the repository and loads every model; resolves when each has loaded or failed. */
+  start(): Promise<void>;
+  /** Fails readiness so balancers stop sending; requests still arriving are served. */
+  startDraining(): void;
+  /** Waits for in-flight work, then releases every model. */
+  close(): Promise<void>;
+}
+
+const VALID_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+export function buildWorker(config: WorkerConfig, deps: WorkerDeps): Worker {
+  const { logger, now } = deps;
+  const workerId = config.workerId ?? `worker-${randomUUID().slice(0, 8)}`;
+  let draining = false;
+  const repository = new ModelRepository(config.modelsDir, {
+    logger,
+    now,
+    loadSession: deps.loadSession ?? loadOrtSession,
+    observerFor: (model, version) => metrics.observerFor(model, version),
+  });
+  const metrics = createWorkerMetrics(() => repository.servedVersions().map((s) => ({ model: s.name, version: s.version, depth: s.scheduler.queueDepth })));
+  const router = new Router();
+  const protocolDeps = {
+    repository,
+    metrics,
+    now,
+    version: deps.version ?? '0.0.0',
+    limits: { bodyLimitBytes: config.bodyLimitBytes, maxTensorElements: config.maxTensorElements },
+    isLive: () => true,
+    isReady: () => !draining && repository.servedVersions().length > 0,
+  };
+  registerV2Routes(router, protocolDeps);
+  registerTfRoutes(router, protocolDeps);
+  router.add('GET', /^\/metrics$/, async ({ res }) => {
+    sendRaw(res, 200, await metrics.registry.metrics(), metrics.registry.contentType);
+  });
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const incomingId = req.headers[HEADER_REQUEST_ID];
+    const requestId = typeof incomingId === 'string' && VALID_REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
+    res.setHeader(HEADER_REQUEST_ID, requestId);
+    res.setHeader(HEADER_WORKER, workerId);
+    res.setHeader(HEADER_QUEUE_DEPTH, String(repository.queueDepth()));
+    const aborter = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) aborter.abort();
+    });
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    let result: Promise<void> | void;
+    try {
+      const { handler, params } = router.match(req.method ?? 'GET', path);
+      result = handler({ req, res, params, requestId, signal: aborter.signal });
+    } catch (err) {
+      fail(err, req, res, requestId);
+      return;
+    }
+    if (result instanceof Promise) result.catch((err: unknown) => fail(err, req, res, requestId));
+  }
+
+  function fail(err: unknown, req: IncomingMessage, res: ServerResponse, requestId: string): void {
+    const error = toInfergateError(err);
+    const fields = { request_id: requestId, method: req.method, url: req.url, status: error.status, code: error.code };
+    if (error.status >= 500) logger.error({ ...fields, err: err instanceof InfergateError ? undefined : err }, error.message);
+    else logger.info(fields, error.message);
+    if (res.headersSent || res.destroyed) return;
+    // A body we did not read would be parsed as the next request on this connection: close it instead.
+    if (!req.complete) res.setHeader('connection', 'close');
+    sendError(res, error, requestId);
+  }
+
+  return {
+    handle,
+    repository,
+    metrics,
+    workerId,
+    start: () => repository.start(config.pollIntervalMs),
+    startDraining() {
+      draining = true;
+    },
+    async close() {
+      draining = true;
+      await repository.close();
+    },
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * Reads a request body with the limit enforced while reading (413 before buffering it all), and the
+ * Content-Type and Content-Encoding checked first (415). gzip and deflate bodies are inflated with
+ * the same limit applied to the inflated size, so a compression bomb costs at most `limitBytes`.
+ */
+import type { IncomingMessage } from 'node:http';
+import { createGunzip, createInflate, type Gunzip, type Inflate } from 'node:zlib';
+import { InfergateError } from '../../shared/errors.ts';
+
+export interface BodyOptions {
+  limitBytes: number;
+  /** Media types accepted (lower case, no parameters). */
+  accept: readonly string[];
+}
+
+export async function readBody(req: IncomingMessage, options: BodyOptions): Promise<Buffer> {
+  const type = (req.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  if (type !== '' && !options.accept.includes(type)) {
+    throw new InfergateError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Type '${type}' is not supported here; use ${options.accept.join(' or ')}`);
+  }
+  const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  let decoder: Gunzip | Inflate | undefined;
+  if (encoding === 'gzip' || encoding === 'x-gzip') decoder = createGunzip();
+  else if (encoding === 'deflate') decoder = createInflate();
+  else if (encoding !== 'identity') throw new InfergateError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding '${encoding}' is not supported; use gzip, deflate or identity`);
+
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > options.limitBytes) throw tooLarge(options.limitBytes);
+
+  const source: AsyncIterable<Buffer> = decoder === undefined ? req : req.pipe(decoder);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of source) {
+      total += chunk.length;
+      if (total > options.limitBytes) throw tooLarge(options.limitBytes);
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    decoder?.destroy();
+    if (err instanceof InfergateError) throw err;
+    if (decoder !== undefined && req.complete !== false) {
+      throw new InfergateError('ERR_BAD_REQUEST', `the ${encoding} body could not be decoded`);
+    }
+    throw err;
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+}
+
+function tooLarge(limit: number): InfergateError {
+  return new InfergateError('ERR_BODY_TOO_LARGE', `the body is over the limit of ${limit} bytes`);
+}

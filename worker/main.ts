@@ -1,0 +1,93 @@
+/**
+ * The worker process: reads flags and environment, builds the app, listens, and drains on SIGTERM
+ * (readiness fails first so balancers stop sending, in-flight requests finish, then it exits).
+ */
+import { createServer } from 'node:http';
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createLogger } from '../shared/logger.ts';
+import { PACKAGE_VERSION } from '../shared/version.ts';
+import { buildWorker } from './app.ts';
+import { WorkerConfigSchema } from './config.ts';
+
+export const WORKER_USAGE = `infergate worker --models <dir> [--port <p>] [--host <h>] [--worker-id <id>]
+                 [--poll-interval-ms <ms>] [--body-limit-bytes <n>]
+  Serves the ONNX models under <dir> (<dir>/<name>/<version>/model.onnx) over the Open Inference
+  Protocol v2 and TF-Serving REST. Defaults: --port 9001 --host 127.0.0.1. LOG_LEVEL sets the log level.`;
+
+export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      models: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'worker-id': { type: 'string' },
+      'poll-interval-ms': { type: 'string' },
+      'body-limit-bytes': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(WORKER_USAGE);
+    return 0;
+  }
+  if (values.models === undefined) {
+    console.error(`infergate worker: --models <dir> is required\n\n${WORKER_USAGE}`);
+    return 2;
+  }
+  const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
+  const parsed = WorkerConfigSchema.safeParse({
+    modelsDir: resolve(values.models),
+    port: num(values.port),
+    host: values.host,
+    workerId: values['worker-id'] ?? env.INFERGATE_WORKER_ID,
+    pollIntervalMs: num(values['poll-interval-ms']),
+    bodyLimitBytes: num(values['body-limit-bytes']),
+  });
+  if (!parsed.success) {
+    console.error(`infergate worker: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    return 2;
+  }
+  const config = Object.freeze(parsed.data);
+  const logger = createLogger({ name: 'infergate-worker', level: env.LOG_LEVEL });
+  const worker = buildWorker(config, { logger, now: () => performance.now(), version: PACKAGE_VERSION });
+
+  const server = createServer({ keepAliveTimeout: config.keepAliveTimeoutMs, requestTimeout: config.requestTimeoutMs, headersTimeout: 30_000 }, worker.handle);
+  server.maxHeadersCount = 200;
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolveListen());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  logger.info({ url: `http://${host}:${port}`, workerId: worker.workerId, models: config.modelsDir }, 'worker listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info({ signal }, 'draining: readiness now fails, in-flight requests finish');
+      worker.startDraining();
+      const forced = setTimeout(() => {
+        logger.error({ timeoutMs: config.drainTimeoutMs }, 'drain timed out; exiting with requests in flight');
+        process.exit(1);
+      }, config.drainTimeoutMs);
+      forced.unref();
+      server.close();
+      server.closeIdleConnections();
+      await worker.close();
+      logger.info('worker stopped');
+    })();
+    return stopping;
+  };
+  const done = new Promise<void>((resolveDone) => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void stop(signal).then(resolveDone));
+  });
+  await worker.start();
+  logger.info({ ready: worker.repository.servedVersions().map((s) => `${s.name}/${s.version}`) }, 'worker ready');
+  await done;
+  return 0;
+}

@@ -1,0 +1,125 @@
+/**
+ * Decodes a V2 inference request (JSON, or JSON header + binary tensors) into validated tensors in
+ * the model's input order. Nothing is allocated for a tensor until its declaration has passed.
+ */
+import { InfergateError } from '../../shared/errors.ts';
+import type { Tensor } from '../../shared/protocol/datatypes.ts';
+import type { ServedVersion } from '../repository/model-repository.ts';
+import { decodeBinaryTensor } from './codec/binary-tensor.ts';
+import { decodeJsonValues, flattenData } from './codec/json-tensor.ts';
+import { mayHoldUnsafeIntegers, parseJsonPrecise } from './codec/precise-json.ts';
+import { checkDeclaredInput, checkInputSet, MAX_RANK, type DeclaredInput } from './validate.ts';
+
+export interface RequestedOutput {
+  name: string;
+  binary: boolean;
+  /** Top-k classification (Triton's classification extension), 0 = raw tensor. */
+  classification: number;
+}
+
+export interface DecodedRequest {
+  id: string | undefined;
+  inputs: Tensor[];
+  outputs: RequestedOutput[];
+}
+
+export interface DecodeLimits {
+  maxElements: number;
+  maxJsonDepth: number;
+}
+
+type Json = Record<string, unknown>;
+
+function badRequest(message: string): InfergateError {
+  return new InfergateError('ERR_BAD_REQUEST', message);
+}
+
+/** Parses JSON text; the precise parser only when a long integer literal could be rounded by JSON.parse. */
+export function parseJsonBody(text: string, maxDepth: number): unknown {
+  try {
+    return mayHoldUnsafeIntegers(text) ? parseJsonPrecise(text, maxDepth) : JSON.parse(text);
+  } catch (err) {
+    throw new InfergateError('ERR_BAD_JSON', `the body is not valid JSON: ${(err as Error).message.slice(0, 200)}`);
+  }
+}
+
+/** Splits a body into its JSON header and binary tail per Inference-Header-Content-Length. */
+export function splitBinaryBody(body: Buffer, headerLength: string | undefined): { json: string; binary: Buffer | undefined } {
+  if (headerLength === undefined) return { json: body.toString('utf8'), binary: undefined };
+  const length = Number(headerLength);
+  if (!Number.isSafeInteger(length) || length < 0 || length > body.length) {
+    throw badRequest(`Inference-Header-Content-Length ${JSON.stringify(headerLength)} does not fit a body of ${body.length} bytes`);
+  }
+  return { json: body.subarray(0, length).toString('utf8'), binary: body.subarray(length) };
+}
+
+export function decodeInferRequest(body: Buffer, headerLength: string | undefined, model: ServedVersion, limits: DecodeLimits): DecodedRequest {
+  const { json, binary } = splitBinaryBody(body, headerLength);
+  const request = parseJsonBody(json, MAX_RANK + 8);
+  if (request === null || typeof request !== 'object' || Array.isArray(request)) throw badRequest('the request must be a JSON object');
+  const { id, inputs, outputs, parameters } = request as Json;
+  if (id !== undefined && typeof id !== 'string') throw badRequest('"id" must be a string');
+  if (!Array.isArray(inputs)) throw badRequest('"inputs" must be an array of tensors');
+  if (outputs !== undefined && !Array.isArray(outputs)) throw badRequest('"outputs" must be an array');
+  if (parameters !== undefined && (parameters === null || typeof parameters !== 'object')) throw badRequest('"parameters" must be an object');
+
+  const target = { inputs: model.inputs, maxBatchSize: model.config.maxBatchSize };
+  const declared: DeclaredInput[] = [];
+  const tensors = new Map<string, Tensor>();
+  let binaryOffset = 0;
+  for (const raw of inputs) {
+    if (raw === null || typeof raw !== 'object') throw badRequest('every input must be an object');
+    const input = raw as Json;
+    const spec = model.inputs.find((s) => s.name === input.name);
+    const d = checkDeclaredInput(input, spec, target, limits.maxElements);
+    declared.push(d);
+    const binarySize = (input.parameters as Json | undefined)?.binary_data_size;
+    let data: Tensor['data'];
+    if (binarySize !== undefined) {
+      if (binary === undefined) throw badRequest(`input '${d.name}' declares binary_data_size but the request has no Inference-Header-Content-Length header`);
+      if (!Number.isSafeInteger(binarySize) || (binarySize as number) < 0 || binaryOffset + (binarySize as number) > binary.length) {
+        throw new InfergateError('WK_ERR_BAD_TENSOR', `input '${d.name}': binary_data_size ${String(binarySize)} runs past the end of the body`);
+      }
+      data = decodeBinaryTensor(d.name, d.datatype, d.count, binary.subarray(binaryOffset, binaryOffset + (binarySize as number)));
+      binaryOffset += binarySize as number;
+    } else {
+      if (input.data === undefined) throw new InfergateError('WK_ERR_BAD_TENSOR', `input '${d.name}' has neither "data" nor binary_data_size`);
+      const values = flattenData(d.name, input.data, MAX_RANK);
+      if (values.length !== d.count) {
+        throw new InfergateError('WK_ERR_BAD_TENSOR', `input '${d.name}': shape [${d.shape.join(',')}] needs ${d.count} elements, got ${values.length}`);
+      }
+      data = decodeJsonValues(d.name, d.datatype, values);
+    }
+    tensors.set(d.name, { name: d.name, datatype: d.datatype, shape: d.shape, data });
+  }
+  if (binary !== undefined && binaryOffset !== binary.length) {
+    throw badRequest(`${binary.length - binaryOffset} bytes of binary data follow the tensors and belong to none`);
+  }
+  checkInputSet(declared, target);
+  return {
+    id,
+    inputs: model.inputs.map((s) => tensors.get(s.name)!),
+    outputs: decodeRequestedOutputs(outputs as unknown[] | undefined, (parameters as Json | undefined)?.binary_data_output === true, model),
+  };
+}
+
+function decodeRequestedOutputs(outputs: unknown[] | undefined, binaryByDefault: boolean, model: ServedVersion): RequestedOutput[] {
+  if (outputs === undefined || outputs.length === 0) {
+    return model.outputs.map((s) => ({ name: s.name, binary: binaryByDefault, classification: 0 }));
+  }
+  const seen = new Set<string>();
+  return outputs.map((raw) => {
+    const name = (raw as Json | null)?.name;
+    if (typeof name !== 'string') throw badRequest('every requested output needs a string "name"');
+    if (!model.outputs.some((s) => s.name === name)) {
+      throw badRequest(`unknown output '${name}'; the model has ${model.outputs.map((s) => `'${s.name}'`).join(', ')}`);
+    }
+    if (seen.has(name)) throw badRequest(`output '${name}' is requested more than once`);
+    seen.add(name);
+    const params = ((raw as Json).parameters ?? {}) as Json;
+    const binary = params.binary_data === undefined ? binaryByDefault : params.binary_data === true;
+    const classification = params.classification ?? 0;
+    if (!Number.isSafeInteger(classification) || (classification as number) < 0) throw badRequest(`output '${name}': classification must be a non-negative integer`);
+    return { name, binary, classification: classification as number };
+  });
+}

@@ -1,0 +1,207 @@
+/**
+ * Per-model-version scheduler: a bounded queue in front of the model's instances, with Triton-style
+ * dynamic batching. When an instance is free, the oldest request and every queued request with the
+ * same batch signature are merged up to `maxBatchSize`; the batch goes at once if it is full or of a
+ * preferred size, else it waits up to `maxQueueDelayMs` from the oldest request's arrival for company.
+ * Under load instances are busy, the queue fills, and batches form without any delay at all.
+ * (Triton docs/user_guide/batcher.md, "Dynamic Batcher".)
+ *
+ * One bad request never fails its neighbours: a merged run that fails is retried request by request.
+ * Every request settles by its deadline: 504 if the deadline passes, whether queued or running.
+ */
+import { InfergateError } from '../../shared/errors.ts';
+import type { Tensor } from '../../shared/protocol/datatypes.ts';
+import type { Runner } from '../repository/session-runner.ts';
+import { batchSignature, concatBatch, splitBatch } from './merge.ts';
+
+export interface SchedulerOptions {
+  runners: readonly Runner[];
+  /** 0: requests run as sent, never merged. */
+  maxBatchSize: number;
+  dynamicBatching?: { maxQueueDelayMs: number; preferredBatchSizes: readonly number[] } | undefined;
+  maxQueueSize: number;
+  now: () => number;
+  observer?: SchedulerObserver;
+}
+
+export interface SchedulerObserver {
+  queued?(depth: number): void;
+  batch?(size: number, requests: number): void;
+  queueTime?(ms: number): void;
+  computeTime?(ms: number): void;
+}
+
+export interface ScheduledRequest {
+  inputs: Tensor[];
+  outputNames: string[];
+  /** Absolute time (in `now()` units) by which the request must be answered. */
+  deadline: number;
+  signal?: AbortSignal | undefined;
+}
+
+interface Entry {
+  request: ScheduledRequest;
+  rows: number;
+  signature: string;
+  enqueuedAt: number;
+  settled: boolean;
+  timer: NodeJS.Timeout;
+  resolve(outputs: Tensor[]): void;
+  reject(err: Error): void;
+  detach(): void;
+}
+
+export class Scheduler {
+  readonly #options: SchedulerOptions;
+  readonly #idle: Runner[];
+  #queue: Entry[] = [];
+  #running = 0;
+  #delayTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #drainWaiters: Array<() => void> = [];
+
+  constructor(options: SchedulerOptions) {
+    if (options.runners.length === 0) throw new Error('a scheduler needs at least one runner');
+    this.#options = options;
+    this.#idle = [...options.runners];
+  }
+
+  get queueDepth(): number {
+    return this.#queue.length;
+  }
+
+  get running(): number {
+    return this.#running;
+  }
+
+  submit(request: ScheduledRequest): Promise<Tensor[]> {
+    if (this.#closed) return Promise.reject(new InfergateError('WK_ERR_MODEL_NOT_READY', 'the model version is unloading', { 'Retry-After': '1' }));
+    if (this.#queue.length >= this.#options.maxQueueSize) {
+      return Promise.reject(new InfergateError('WK_ERR_QUEUE_FULL', `the model's queue is full (${this.#options.maxQueueSize} requests)`, { 'Retry-After': '1' }));
+    }
+    const now = this.#options.now();
+    if (request.deadline <= now) return Promise.reject(deadlineError());
+    return new Promise<Tensor[]>((resolve, reject) => {
+      const onAbort = (): void => this.#settle(entry, new InfergateError('WK_ERR_DEADLINE_EXCEEDED', 'the client went away'));
+      const entry: Entry = {
+        request,
+        rows: this.#options.maxBatchSize > 0 ? request.inputs[0]?.shape[0] ?? 1 : 1,
+        signature: batchSignature(request.inputs, request.outputNames),
+        enqueuedAt: now,
+        settled: false,
+        timer: setTimeout(() => this.#settle(entry, deadlineError()), request.deadline - now),
+        resolve,
+        reject,
+        detach: () => request.signal?.removeEventListener('abort', onAbort),
+      };
+      request.signal?.addEventListener('abort', onAbort, { once: true });
+      this.#queue.push(entry);
+      this.#options.observer?.queued?.(this.#queue.length);
+      this.#pump();
+    });
+  }
+
+  /** Stops taking requests and resolves once everything queued or running has settled. */
+  drain(): Promise<void> {
+    this.#closed = true;
+    if (this.#queue.length === 0 && this.#running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  #settle(entry: Entry, outcome: Tensor[] | Error): void {
+    if (entry.settled) return;
+    entry.settled = true;
+    clearTimeout(entry.timer);
+    entry.detach();
+    const index = this.#queue.indexOf(entry);
+    if (index >= 0) this.#queue.splice(index, 1);
+    if (outcome instanceof Error) entry.reject(outcome);
+    else entry.resolve(outcome);
+    this.#maybeDrained();
+  }
+
+  #maybeDrained(): void {
+    if (this.#closed && this.#queue.length === 0 && this.#running === 0) {
+      for (const resolve of this.#drainWaiters.splice(0)) resolve();
+    }
+  }
+
+  #pump(): void {
+    clearTimeout(this.#delayTimer);
+    this.#delayTimer = undefined;
+    while (this.#idle.length > 0 && this.#queue.length > 0) {
+      const batch = this.#formBatch();
+      if (batch === undefined) return; // waiting for company; a timer will call us again
+      void this.#dispatch(this.#idle.pop()!, batch);
+    }
+  }
+
+  /** Picks the next batch, or undefined (with a timer set) when it should wait for more requests. */
+  #formBatch(): Entry[] | undefined {
+    const { maxBatchSize, dynamicBatching, now } = this.#options;
+    const head = this.#queue[0]!;
+    if (maxBatchSize === 0 || dynamicBatching === undefined) {
+      this.#queue.shift();
+      return [head];
+    }
+    const batch: Entry[] = [];
+    let rows = 0;
+    for (const entry of this.#queue) {
+      if (entry.signature !== head.signature || rows + entry.rows > maxBatchSize) continue;
+      batch.push(entry);
+      rows += entry.rows;
+      if (rows === maxBatchSize) break;
+    }
+    const waited = now() - head.enqueuedAt;
+    const ready = rows === maxBatchSize
+      || dynamicBatching.preferredBatchSizes.includes(rows)
+      || waited >= dynamicBatching.maxQueueDelayMs;
+    if (!ready) {
+      this.#delayTimer = setTimeout(() => this.#pump(), Math.max(0, dynamicBatching.maxQueueDelayMs - waited));
+      return undefined;
+    }
+    const chosen = new Set(batch);
+    this.#queue = this.#queue.filter((e) => !chosen.has(e));
+    return batch;
+  }
+
+  async #dispatch(runner: Runner, batch: Entry[]): Promise<void> {
+    this.#running++;
+    const started = this.#options.now();
+    for (const entry of batch) this.#options.observer?.queueTime?.(started - entry.enqueuedAt);
+    try {
+      const live = batch.filter((e) => !e.settled);
+      if (live.length > 0) await this.#runMerged(runner, live);
+    } finally {
+      this.#options.observer?.computeTime?.(this.#options.now() - started);
+      this.#running--;
+      this.#idle.push(runner);
+      this.#maybeDrained();
+      if (this.#queue.length > 0) this.#pump();
+    }
+  }
+
+  async #runMerged(runner: Runner, batch: Entry[]): Promise<void> {
+    const rows = batch.map((e) => e.rows);
+    this.#options.observer?.batch?.(rows.reduce((a, b) => a + b, 0), batch.length);
+    const head = batch[0]!.request;
+    try {
+      const inputs = head.inputs.map((_, i) => concatBatch(batch.map((e) => e.request.inputs[i]!)));
+      const outputs = await runner.run(inputs, head.outputNames);
+      const pieces = outputs.map((t) => splitBatch(t, rows));
+      batch.forEach((entry, i) => this.#settle(entry, pieces.map((p) => p[i]!)));
+    } catch (err) {
+      if (batch.length === 1) {
+        this.#settle(batch[0]!, new InfergateError('WK_ERR_INFERENCE_FAILED', `inference failed: ${(err as Error).message}`));
+        return;
+      }
+      for (const entry of batch) {
+        if (!entry.settled) await this.#runMerged(runner, [entry]); // isolate the request that broke the batch
+      }
+    }
+  }
+}
+
+function deadlineError(): InfergateError {
+  return new InfergateError('WK_ERR_DEADLINE_EXCEEDED', 'the request\'s deadline passed before inference finished');
+}
