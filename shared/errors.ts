@@ -22,7 +22,6 @@ export const ERROR_CATALOGUE = {
   WK_ERR_VERSION_NOT_FOUND: { status: 404, summary: 'unknown version of a known model' },
   WK_ERR_MODEL_NOT_READY: { status: 503, summary: 'the model exists but no version is ready (loading, unloading or failed)' },
   WK_ERR_QUEUE_FULL: { status: 503, summary: 'the model\'s queue is full' },
-  WK_ERR_SHUTTING_DOWN: { status: 503, summary: 'the worker is draining and takes no new requests' },
   WK_ERR_DEADLINE_EXCEEDED: { status: 504, summary: 'the request\'s deadline passed before it was answered' },
   WK_ERR_INFERENCE_FAILED: { status: 500, summary: 'the runtime failed to run the model on valid input' },
   WK_ERR_LOAD_FAILED: { status: 400, summary: 'a repository load request failed; the reason says why' },

@@ -48,6 +48,7 @@ export function buildWorker(config: WorkerConfig, deps: WorkerDeps): Worker {
   const { logger, now } = deps;
   const workerId = config.workerId ?? `worker-${randomUUID().slice(0, 8)}`;
   let draining = false;
+  let started = false;
   const repository = new ModelRepository(config.modelsDir, {
     logger,
     now,
@@ -63,7 +64,8 @@ export function buildWorker(config: WorkerConfig, deps: WorkerDeps): Worker {
     version: deps.version ?? '0.0.0',
     limits: { bodyLimitBytes: config.bodyLimitBytes, maxTensorElements: config.maxTensorElements },
     isLive: () => true,
-    isReady: () => !draining && repository.servedVersions().length > 0,
+    // Ready once the first scan has settled every model (as Triton's strict readiness), not while draining.
+    isReady: () => started && !draining && repository.servedVersions().length > 0,
   };
   registerV2Routes(router, protocolDeps);
   registerTfRoutes(router, protocolDeps);
@@ -111,7 +113,10 @@ export function buildWorker(config: WorkerConfig, deps: WorkerDeps): Worker {
     repository,
     metrics,
     workerId,
-    start: () => repository.start(config.pollIntervalMs),
+    async start() {
+      await repository.start(config.pollIntervalMs);
+      started = true;
+    },
     startDraining() {
       draining = true;
     },

@@ -79,12 +79,13 @@ export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process
       server.close();
       server.closeIdleConnections();
       await worker.close();
+      server.closeAllConnections(); // keep-alive sockets would otherwise hold the process open
       logger.info('worker stopped');
     })();
     return stopping;
   };
   const done = new Promise<void>((resolveDone) => {
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void stop(signal).then(resolveDone));
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void stop(signal).then(resolveDone)); // repeats join the same drain
   });
   await worker.start();
   logger.info({ ready: worker.repository.servedVersions().map((s) => `${s.name}/${s.version}`) }, 'worker ready');

@@ -12,7 +12,7 @@ export interface InferenceCall {
   model: ServedVersion;
   inputs: Tensor[];
   outputs: RequestedOutput[];
-  /** Caller's remaining budget (gateway header), if any; the model's queue timeout caps it. */
+  /** Caller's remaining budget (gateway header), if any; the model's queue timeout applies as well. */
   timeoutMs: number | undefined;
   signal: AbortSignal;
   now: () => number;
@@ -20,11 +20,11 @@ export interface InferenceCall {
 
 export async function runInference(call: InferenceCall): Promise<Tensor[]> {
   const { model, outputs } = call;
-  const budget = Math.min(model.config.queueTimeoutMs, call.timeoutMs ?? Infinity);
   const results = await model.scheduler.submit({
     inputs: call.inputs,
     outputNames: outputs.map((o) => o.name),
-    deadline: call.now() + budget,
+    deadline: call.timeoutMs === undefined ? Infinity : call.now() + call.timeoutMs,
+    queueTimeoutMs: model.config.queueTimeoutMs,
     signal: call.signal,
   });
   return results.map((tensor, i) => {

@@ -142,7 +142,8 @@ export class ModelRepository {
         continue;
       }
       for (const [version, slot] of [...model.versions].sort((a, b) => Number(a[0]) - Number(b[0]))) {
-        entries.push({ name, version, state: slot.state, reason: slot.reason });
+        const reason = slot.reason || (model.reason ? `new files not loaded: ${model.reason}` : '');
+        entries.push({ name, version, state: slot.state, reason });
       }
     }
     return entries;

@@ -7,7 +7,8 @@
  * (Triton docs/user_guide/batcher.md, "Dynamic Batcher".)
  *
  * One bad request never fails its neighbours: a merged run that fails is retried request by request.
- * Every request settles by its deadline: 504 if the deadline passes, whether queued or running.
+ * Every request settles by its deadline: 504 if the deadline passes, whether queued or running,
+ * or if it waits in the queue longer than the model's queue timeout.
  */
 import { InfergateError } from '../../shared/errors.ts';
 import type { Tensor } from '../../shared/protocol/datatypes.ts';
@@ -34,8 +35,10 @@ export interface SchedulerObserver {
 export interface ScheduledRequest {
   inputs: Tensor[];
   outputNames: string[];
-  /** Absolute time (in `now()` units) by which the request must be answered. */
+  /** Absolute time (in `now()` units) by which the request must be answered; Infinity for none. */
   deadline: number;
+  /** Longest wait in the queue before a run starts (the model's queueTimeoutMs). */
+  queueTimeoutMs: number;
   signal?: AbortSignal | undefined;
 }
 
@@ -89,7 +92,7 @@ export class Scheduler {
         signature: batchSignature(request.inputs, request.outputNames),
         enqueuedAt: now,
         settled: false,
-        timer: setTimeout(() => this.#settle(entry, deadlineError()), request.deadline - now),
+        timer: setTimeout(() => this.#expire(entry), Math.min(request.deadline - now, request.queueTimeoutMs)),
         resolve,
         reject,
         detach: () => request.signal?.removeEventListener('abort', onAbort),
@@ -106,6 +109,16 @@ export class Scheduler {
     this.#closed = true;
     if (this.#queue.length === 0 && this.#running === 0) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  /** Queue timeout or deadline: a queued request fails now; a running one at its deadline. */
+  #expire(entry: Entry): void {
+    const remaining = entry.request.deadline - this.#options.now();
+    if (this.#queue.includes(entry) || remaining <= 0) {
+      this.#settle(entry, deadlineError());
+    } else if (Number.isFinite(remaining)) {
+      entry.timer = setTimeout(() => this.#settle(entry, deadlineError()), remaining);
+    }
   }
 
   #settle(entry: Entry, outcome: Tensor[] | Error): void {

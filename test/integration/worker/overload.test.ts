@@ -1,0 +1,108 @@
+// A worker under more load than it can compute: liveness still answers (inference is off the event
+// loop), deadlines give 504, a full queue gives 503 + Retry-After, a client that goes away frees its
+// place, and SIGTERM drains in-flight requests before exiting.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startWorker, waitFor, type RunningProcess } from '../../helpers/processes.ts';
+import { metricSum } from '../../helpers/metrics.ts';
+import { SLOW_WIDTH, writeSlowModel } from '../../helpers/slow-model.ts';
+
+const ROWS = 16;
+const body = JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [ROWS, SLOW_WIDTH], data: new Array(ROWS * SLOW_WIDTH).fill(0.5) }] });
+
+async function infer(worker: RunningProcess, model: string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<{ status: number; json: any; headers: Headers }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const res = await fetch(`${worker.url}/v2/models/${model}/infer`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, ...(signal ? { signal } : {}) });
+  return { status: res.status, json: await res.json(), headers: res.headers };
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const start = performance.now();
+  const value = await fn();
+  return [value, performance.now() - start];
+}
+
+async function slowWorker(t: import('node:test').TestContext): Promise<RunningProcess> {
+  const repo = await mkdtemp(join(tmpdir(), 'infergate-overload-'));
+  t.after(() => rm(repo, { recursive: true, force: true }));
+  await writeSlowModel(repo, 'slow', 200, { maxBatchSize: ROWS });
+  await writeSlowModel(repo, 'tiny-queue', 200, { maxBatchSize: ROWS, maxQueueSize: 2 });
+  await writeSlowModel(repo, 'short-timeout', 200, { maxBatchSize: ROWS, queueTimeoutMs: 100 });
+  return startWorker(t, repo);
+}
+
+test('overload behaviour of one worker', async (t) => {
+  const worker = await slowWorker(t);
+  const [alone, runMs] = await timed(() => infer(worker, 'slow'));
+  assert.equal(alone.status, 200);
+
+  await t.test('liveness answers while the model is saturated, faster than one inference', async () => {
+    const flood = Array.from({ length: 12 }, () => infer(worker, 'slow'));
+    const probes: number[] = [];
+    let sawQueue = false;
+    for (let i = 0; i < 20; i++) {
+      const [res, ms] = await timed(() => fetch(`${worker.url}/v2/health/live`));
+      assert.equal(res.status, 200);
+      sawQueue ||= Number(res.headers.get('x-infergate-queue-depth')) > 0;
+      probes.push(ms);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const results = await Promise.all(flood);
+    assert.ok(results.every((r) => r.status === 200));
+    assert.ok(sawQueue, 'the model queue was non-empty during the probes');
+    probes.sort((a, b) => a - b);
+    const p90 = probes[Math.floor(probes.length * 0.9)]!;
+    // Were inference on the event loop, a probe would wait out the run in progress (runMs).
+    assert.ok(p90 < runMs, `liveness p90 ${p90.toFixed(1)} ms should be below one inference (${runMs.toFixed(1)} ms)`);
+  });
+
+  await t.test('a caller deadline shorter than the queue wait gives 504', async () => {
+    const ahead = [infer(worker, 'slow'), infer(worker, 'slow')];
+    const [late, ms] = await timed(() => infer(worker, 'slow', { 'x-infergate-timeout-ms': String(Math.max(20, Math.round(runMs / 4))) }));
+    assert.equal(late.status, 504);
+    assert.equal(late.json.code, 'WK_ERR_DEADLINE_EXCEEDED');
+    assert.ok(ms < runMs * 2, 'answered at its deadline, not after the queue drained');
+    await Promise.all(ahead);
+  });
+
+  await t.test('the model queue timeout gives 504', async () => {
+    const results = await Promise.all(Array.from({ length: 4 }, () => infer(worker, 'short-timeout')));
+    assert.ok(results.some((r) => r.status === 504 && r.json.code === 'WK_ERR_DEADLINE_EXCEEDED'));
+    assert.ok(results.some((r) => r.status === 200));
+  });
+
+  await t.test('a full queue gives 503 with Retry-After', async () => {
+    const results = await Promise.all(Array.from({ length: 6 }, () => infer(worker, 'tiny-queue')));
+    const refused = results.filter((r) => r.status === 503);
+    assert.ok(refused.length >= 1, 'some requests were refused');
+    for (const r of refused) {
+      assert.equal(r.json.code, 'WK_ERR_QUEUE_FULL');
+      assert.match(r.headers.get('retry-after') ?? '', /^\d+$/);
+    }
+    assert.ok(results.some((r) => r.status === 200));
+  });
+
+  await t.test('a client that disconnects leaves no request behind', async () => {
+    const aborter = new AbortController();
+    const ahead = [infer(worker, 'slow'), infer(worker, 'slow')];
+    const gone = infer(worker, 'slow', {}, aborter.signal).catch((err: Error) => err);
+    await new Promise((r) => setTimeout(r, 20));
+    aborter.abort();
+    assert.ok((await gone) instanceof Error);
+    await Promise.all(ahead);
+    await waitFor(async () => (await metricSum(worker.url, 'infergate_worker_inflight_requests')) === 0 && (await metricSum(worker.url, 'infergate_worker_queue_depth')) === 0, 5000);
+  });
+});
+
+test('SIGTERM: readiness fails, in-flight requests finish, then the process exits 0', async (t) => {
+  const worker = await slowWorker(t);
+  const inflight = Array.from({ length: 3 }, () => infer(worker, 'slow'));
+  await new Promise((r) => setTimeout(r, 30));
+  worker.child.kill('SIGTERM');
+  const results = await Promise.all(inflight);
+  assert.deepEqual(results.map((r) => r.status), [200, 200, 200]);
+  const code = await worker.stop(10_000);
+  assert.equal(code, 0);
+});
