@@ -16,7 +16,7 @@ import { decodeJsonValues, jsonElementTexts } from './codec/json-tensor.ts';
 import { HEADER_TIMEOUT_MS, parseTimeoutHeader } from './headers.ts';
 import { runInference } from './inference.ts';
 import { parseJsonBody } from './v2-request.ts';
-import { checkDeclaredInput, checkInputSet, MAX_RANK } from './validate.ts';
+import { checkDeclaredInput, checkInputSet, checkStringElements, MAX_RANK } from './validate.ts';
 import type { ProtocolDeps } from './v2-routes.ts';
 
 const TF_DTYPES: Readonly<Record<V2Datatype, string>> = {
@@ -136,6 +136,7 @@ function toTensor(spec: TensorSpec, value: unknown, served: ServedVersion, maxEl
   const { shape, flat } = shapeOf(spec.name, value);
   const declared = checkDeclaredInput({ name: spec.name, datatype: spec.datatype, shape }, spec, { inputs: served.inputs, maxBatchSize: served.config.maxBatchSize }, maxElements);
   const data = spec.datatype === 'BYTES' ? flat.map((v) => decodeB64(spec.name, v)) : decodeJsonValues(spec.name, spec.datatype, flat);
+  if (spec.datatype === 'BYTES') checkStringElements(spec.name, data as Uint8Array[]);
   return { name: spec.name, datatype: spec.datatype, shape: declared.shape, data };
 }
 

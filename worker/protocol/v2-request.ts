@@ -8,7 +8,7 @@ import type { ServedVersion } from '../repository/model-repository.ts';
 import { decodeBinaryTensor } from './codec/binary-tensor.ts';
 import { decodeJsonValues, flattenData } from './codec/json-tensor.ts';
 import { mayHoldUnsafeIntegers, parseJsonPrecise } from './codec/precise-json.ts';
-import { checkDeclaredInput, checkInputSet, MAX_RANK, type DeclaredInput } from './validate.ts';
+import { checkDeclaredInput, checkInputSet, checkStringElements, MAX_RANK, type DeclaredInput } from './validate.ts';
 
 export interface RequestedOutput {
   name: string;
@@ -55,7 +55,7 @@ export function splitBinaryBody(body: Buffer, headerLength: string | undefined):
 
 export function decodeInferRequest(body: Buffer, headerLength: string | undefined, model: ServedVersion, limits: DecodeLimits): DecodedRequest {
   const { json, binary } = splitBinaryBody(body, headerLength);
-  const request = parseJsonBody(json, MAX_RANK + 8);
+  const request = parseJsonBody(json, limits.maxJsonDepth);
   if (request === null || typeof request !== 'object' || Array.isArray(request)) throw badRequest('the request must be a JSON object');
   const { id, inputs, outputs, parameters } = request as Json;
   if (id !== undefined && typeof id !== 'string') throw badRequest('"id" must be a string');
@@ -90,6 +90,7 @@ export function decodeInferRequest(body: Buffer, headerLength: string | undefine
       }
       data = decodeJsonValues(d.name, d.datatype, values);
     }
+    if (d.datatype === 'BYTES') checkStringElements(d.name, data as Uint8Array[]);
     tensors.set(d.name, { name: d.name, datatype: d.datatype, shape: d.shape, data });
   }
   if (binary !== undefined && binaryOffset !== binary.length) {

@@ -72,3 +72,21 @@ export function checkInputSet(declared: readonly DeclaredInput[], model: ShapeCh
     if (other !== undefined) throw bad(`inputs disagree on the batch size: '${declared[0]!.name}' has ${batch}, '${other.name}' has ${other.shape[0]}`);
   }
 }
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * onnxruntime-node carries string tensors as JavaScript strings and C strings: bytes that are not
+ * UTF-8 would be silently replaced and a NUL would cut the element short. Refuse both rather than
+ * compute on altered data.
+ */
+export function checkStringElements(name: string, elements: readonly Uint8Array[]): void {
+  for (const [i, bytes] of elements.entries()) {
+    if (bytes.includes(0)) throw bad(`input '${name}': element ${i} contains a NUL byte, which string tensors cannot carry`);
+    try {
+      strictUtf8.decode(bytes);
+    } catch {
+      throw bad(`input '${name}': element ${i} is not valid UTF-8, which string tensors require`);
+    }
+  }
+}

@@ -33,7 +33,7 @@ export const ModelConfigSchema = z.strictObject({
   /** Requests waiting for an instance, at most; one more gets 503 + Retry-After. */
   maxQueueSize: z.number().int().positive().default(1024),
   /** How long a request may wait in the queue before it gets 504. */
-  queueTimeoutMs: z.number().int().positive().default(30_000),
+  queueTimeoutMs: z.number().int().positive().max(86_400_000).default(30_000),
   /** Which versions under models/<name>/ are served. */
   versionPolicy: VersionPolicySchema.default({ latest: 1 }),
   /** Class labels per output name, index-aligned with the output's last dimension. */

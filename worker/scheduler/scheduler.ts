@@ -84,6 +84,7 @@ export class Scheduler {
     }
     const now = this.#options.now();
     if (request.deadline <= now) return Promise.reject(deadlineError());
+    if (request.signal?.aborted) return Promise.reject(new InfergateError('WK_ERR_DEADLINE_EXCEEDED', 'the client went away'));
     return new Promise<Tensor[]>((resolve, reject) => {
       const onAbort = (): void => this.#settle(entry, new InfergateError('WK_ERR_DEADLINE_EXCEEDED', 'the client went away'));
       const entry: Entry = {
@@ -92,7 +93,7 @@ export class Scheduler {
         signature: batchSignature(request.inputs, request.outputNames),
         enqueuedAt: now,
         settled: false,
-        timer: setTimeout(() => this.#expire(entry), Math.min(request.deadline - now, request.queueTimeoutMs)),
+        timer: setTimeout(() => this.#expire(entry), Math.min(request.deadline - now, request.queueTimeoutMs, MAX_TIMER_MS)),
         resolve,
         reject,
         detach: () => request.signal?.removeEventListener('abort', onAbort),
@@ -117,7 +118,9 @@ export class Scheduler {
     if (this.#queue.includes(entry) || remaining <= 0) {
       this.#settle(entry, deadlineError());
     } else if (Number.isFinite(remaining)) {
-      entry.timer = setTimeout(() => this.#settle(entry, deadlineError()), remaining);
+      entry.timer = remaining <= MAX_TIMER_MS
+        ? setTimeout(() => this.#settle(entry, deadlineError()), remaining)
+        : setTimeout(() => this.#expire(entry), MAX_TIMER_MS);
     }
   }
 
@@ -214,6 +217,9 @@ export class Scheduler {
     }
   }
 }
+
+/** setTimeout fires after 1 ms for anything longer (Node clamps it): longer waits re-arm. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function deadlineError(): InfergateError {
   return new InfergateError('WK_ERR_DEADLINE_EXCEEDED', 'the request\'s deadline passed before inference finished');

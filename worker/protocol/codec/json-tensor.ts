@@ -50,6 +50,7 @@ export function decodeJsonValues(name: string, datatype: V2Datatype, values: rea
       for (let i = 0; i < n; i++) {
         const v = values[i];
         if (typeof v === 'number') out[i] = v;
+        else if (typeof v === 'bigint') out[i] = Number(v); // a long integer literal read exactly: round it now
         else out[i] = nonFiniteOrThrow(name, datatype, v, i);
       }
       return out;
@@ -58,7 +59,7 @@ export function decodeJsonValues(name: string, datatype: V2Datatype, values: rea
       const out = new Uint16Array(n);
       for (let i = 0; i < n; i++) {
         const v = values[i];
-        out[i] = numberToHalfBits(typeof v === 'number' ? v : nonFiniteOrThrow(name, datatype, v, i));
+        out[i] = numberToHalfBits(typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : nonFiniteOrThrow(name, datatype, v, i));
       }
       return out;
     }

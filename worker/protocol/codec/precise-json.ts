@@ -38,7 +38,10 @@ export function parseJsonPrecise(text: string, maxDepth: number): unknown {
         skipWhitespace();
         if (text[i] !== ':') fail('expected :');
         i++;
-        obj[key] = parseValue(depth + 1);
+        const value = parseValue(depth + 1);
+        // As JSON.parse: "__proto__" is an own key, never the prototype.
+        if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+        else obj[key] = value;
         skipWhitespace();
         if (text[i] === ',') { i++; continue; }
         if (text[i] === '}') { i++; return obj; }
