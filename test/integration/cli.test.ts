@@ -1,0 +1,47 @@
+// The `infergate` command as a user runs it right after `npm install`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { CLI, REPO_ROOT, startProcess, waitFor } from '../helpers/processes.ts';
+import { postJson } from '../helpers/http.ts';
+
+const run = promisify(execFile);
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd: REPO_ROOT });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+test('infergate --help lists the commands', async () => {
+  const { code, stdout } = await cli('--help');
+  assert.equal(code, 0);
+  assert.match(stdout, /worker/);
+  assert.match(stdout, /Usage: infergate <command>/);
+});
+
+test('infergate worker --help and a missing --models', async () => {
+  const help = await cli('worker', '--help');
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--models <dir>/);
+  const missing = await cli('worker');
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /--models <dir> is required/);
+  const unknown = await cli('frobnicate');
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown command 'frobnicate'/);
+});
+
+test('infergate up (npm start) serves the demo models; the README curl works', async (t) => {
+  const up = await startProcess(t, 'up', { args: ['--port', '0'] });
+  await waitFor(async () => (await fetch(`${up.url}/v2/health/ready`)).status === 200, 60_000);
+  const res = await postJson(`${up.url}/v2/models/iris/infer`, { inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }] });
+  assert.equal(res.status, 200);
+  const p = res.body.outputs[0].data as number[];
+  assert.equal(p.indexOf(Math.max(...p)), 0, 'classified as setosa');
+});
