@@ -13,6 +13,7 @@ export const ERROR_CATALOGUE = {
   ERR_NOT_FOUND: { status: 404, summary: 'no such route' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, summary: 'the route exists but not for this method' },
   ERR_BODY_TOO_LARGE: { status: 413, summary: 'the body is over the size limit' },
+  ERR_HEADERS_TOO_LARGE: { status: 431, summary: 'the request headers are over the size limit' },
   ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'unsupported Content-Type or Content-Encoding' },
   ERR_INTERNAL: { status: 500, summary: 'an unexpected fault; details are in the log under the request id' },
   // Worker.
@@ -25,6 +26,16 @@ export const ERROR_CATALOGUE = {
   WK_ERR_DEADLINE_EXCEEDED: { status: 504, summary: 'the request\'s deadline passed before it was answered' },
   WK_ERR_INFERENCE_FAILED: { status: 500, summary: 'the runtime failed to run the model on valid input' },
   WK_ERR_LOAD_FAILED: { status: 400, summary: 'a repository load request failed; the reason says why' },
+  // Gateway.
+  GW_ERR_MODEL_NOT_FOUND: { status: 404, summary: 'no worker in the pool serves this model' },
+  GW_ERR_VERSION_NOT_FOUND: { status: 404, summary: 'no worker in the pool serves this version of the model' },
+  GW_ERR_NO_WORKER: { status: 503, summary: 'no ready worker for the model, or every candidate\'s breaker is open' },
+  GW_ERR_OVERLOADED: { status: 503, summary: 'every candidate worker is at its in-flight cap and none freed up in time' },
+  GW_ERR_UPSTREAM_UNREACHABLE: { status: 503, summary: 'the request could not reach any worker (connection refused or reset before sending)' },
+  GW_ERR_UPSTREAM_BROKEN: { status: 502, summary: 'the worker answered with a broken response or dropped the connection' },
+  GW_ERR_DEADLINE_EXCEEDED: { status: 504, summary: 'the request\'s deadline passed before the worker answered' },
+  GW_ERR_ADMIN_UNAUTHORIZED: { status: 401, summary: 'the admin API needs a valid admin token' },
+  GW_ERR_CONFLICT: { status: 409, summary: 'the admin change conflicts with the current state (e.g. the worker already exists)' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

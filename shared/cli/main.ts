@@ -10,6 +10,7 @@ Usage: infergate <command> [options]
 
 Commands:
   worker    serve ONNX models over the Open Inference Protocol v2 (and TF-Serving REST)
+  gateway   the public endpoint: balances inference requests across workers
   up        what \`npm start\` runs: a worker serving models/ (the gateway joins in a later release)
 
 Run \`infergate <command> --help\` for a command's options.`;
@@ -18,6 +19,7 @@ type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   worker: async () => (await import('../../worker/main.ts')).runWorker,
+  gateway: async () => (await import('../../gateway/main.ts')).runGateway,
   up: async () => (await import('./up.ts')).runUp,
 };
 

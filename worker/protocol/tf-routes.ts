@@ -8,12 +8,12 @@
 import { InfergateError } from '../../shared/errors.ts';
 import type { Tensor, V2Datatype } from '../../shared/protocol/datatypes.ts';
 import type { Router, RequestContext } from '../http/router.ts';
-import { readBody } from '../http/body.ts';
-import { sendJson, sendRaw } from '../http/respond.ts';
+import { readBody } from '../../shared/http/body.ts';
+import { sendJson, sendRaw } from '../../shared/http/respond.ts';
 import type { ServedVersion } from '../repository/model-repository.ts';
 import type { TensorSpec } from '../repository/session-protocol.ts';
 import { decodeJsonValues, jsonElementTexts } from './codec/json-tensor.ts';
-import { HEADER_TIMEOUT_MS, parseTimeoutHeader } from './headers.ts';
+import { HEADER_TIMEOUT_MS, parseTimeoutHeader } from '../../shared/protocol/headers.ts';
 import { runInference } from './inference.ts';
 import { parseJsonBody } from './v2-request.ts';
 import { checkDeclaredInput, checkInputSet, checkStringElements, MAX_RANK } from './validate.ts';

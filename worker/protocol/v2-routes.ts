@@ -6,10 +6,10 @@
 import { InfergateError } from '../../shared/errors.ts';
 import type { ModelRepository, ServedVersion } from '../repository/model-repository.ts';
 import type { Router, RequestContext } from '../http/router.ts';
-import { readBody } from '../http/body.ts';
-import { sendJson, sendRaw } from '../http/respond.ts';
+import { readBody } from '../../shared/http/body.ts';
+import { sendJson, sendRaw } from '../../shared/http/respond.ts';
 import type { WorkerMetrics } from '../metrics.ts';
-import { HEADER_BINARY_LENGTH, HEADER_TIMEOUT_MS, parseTimeoutHeader } from './headers.ts';
+import { HEADER_BINARY_LENGTH, HEADER_TIMEOUT_MS, parseTimeoutHeader } from '../../shared/protocol/headers.ts';
 import { runInference } from './inference.ts';
 import { decodeInferRequest, parseJsonBody } from './v2-request.ts';
 import { encodeInferResponse } from './v2-response.ts';

@@ -1,6 +1,6 @@
 /** Writing JSON and error responses on a bare node:http response. */
 import type { ServerResponse } from 'node:http';
-import { errorBody, type InfergateError } from '../../shared/errors.ts';
+import { errorBody, type InfergateError } from '../errors.ts';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   sendRaw(res, status, Buffer.from(JSON.stringify(body)), 'application/json', headers);

@@ -5,12 +5,14 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { createGunzip, createInflate, type Gunzip, type Inflate } from 'node:zlib';
-import { InfergateError } from '../../shared/errors.ts';
+import { InfergateError } from '../errors.ts';
 
 export interface BodyOptions {
   limitBytes: number;
   /** Media types accepted (lower case, no parameters). */
   accept: readonly string[];
+  /** Inflate gzip/deflate bodies (default). A proxy passes them on as they came instead. */
+  inflate?: boolean;
 }
 
 export async function readBody(req: IncomingMessage, options: BodyOptions): Promise<Buffer> {
@@ -20,8 +22,9 @@ export async function readBody(req: IncomingMessage, options: BodyOptions): Prom
   }
   const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   let decoder: Gunzip | Inflate | undefined;
-  if (encoding === 'gzip' || encoding === 'x-gzip') decoder = createGunzip();
-  else if (encoding === 'deflate') decoder = createInflate();
+  const inflate = options.inflate ?? true;
+  if (encoding === 'gzip' || encoding === 'x-gzip') decoder = inflate ? createGunzip() : undefined;
+  else if (encoding === 'deflate') decoder = inflate ? createInflate() : undefined;
   else if (encoding !== 'identity') throw new InfergateError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding '${encoding}' is not supported; use gzip, deflate or identity`);
 
   const declared = Number(req.headers['content-length'] ?? NaN);

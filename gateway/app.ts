@@ -1,0 +1,180 @@
+/**
+ * Builds the gateway: pool + strategy + inference pipeline + public and admin routes. Never listens
+ * and never reads the environment: gateway/main.ts does both; tests build their own.
+ *
+ * @example
+ *   const gateway = buildGateway(config, { logger, now: () => performance.now(), rng: Math.random });
+ *   await gateway.start();
+ *   http.createServer(gateway.handlePublic).listen(config.listen.port);
+ *   http.createServer(gateway.handleAdmin).listen(config.admin.port, config.admin.host);
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { InfergateError, toInfergateError } from '../shared/errors.ts';
+import { sendError } from '../shared/http/respond.ts';
+import type { Logger } from '../shared/logger.ts';
+import { HEADER_REQUEST_ID } from '../shared/protocol/headers.ts';
+import { adminRouter } from './admin/admin-app.ts';
+import { createStrategy } from './balancing/registry.ts';
+import type { BalancingStrategy } from './balancing/strategy.ts';
+import type { GatewayConfig } from './config/schema.ts';
+import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
+import { createForwarder } from './pipeline/forward.ts';
+import { matchInferenceRoute } from './pipeline/inference-route.ts';
+import { buildInferencePipeline } from './pipeline/pipeline.ts';
+import { requestIdOf } from './pipeline/request-id.ts';
+import { RetryBudget } from './pipeline/retry-budget.ts';
+import { createSelector } from './pipeline/select-upstream.ts';
+import { applyCors, applySecurityHeaders } from './routes/browser-headers.ts';
+import { publicRoutes } from './routes/public-routes.ts';
+import { Pool } from './upstreams/pool.ts';
+
+export interface GatewayDeps {
+  logger: Logger;
+  now: () => number;
+  rng: () => number;
+  version?: string;
+  /** Admin token (the environment's INFERGATE_ADMIN_TOKEN wins over the config file's, in main.ts). */
+  adminToken?: string | undefined;
+}
+
+export interface Gateway {
+  handlePublic(req: IncomingMessage, res: ServerResponse): void;
+  handleAdmin(req: IncomingMessage, res: ServerResponse): void;
+  pool: Pool;
+  metrics: GatewayMetrics;
+  readonly strategy: string;
+  /** Swaps the balancing strategy atomically; in-flight counts live in the pool and are untouched. */
+  setStrategy(name: string, source: string): void;
+  /** Adds the configured workers and checks each once, so the first requests find them. */
+  start(): Promise<void>;
+  close(): void;
+}
+
+export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway {
+  const { logger, now, rng } = deps;
+  const pool = new Pool(config, {
+    logger,
+    now,
+    events: {
+      breakerTransition: (u, state) => metrics.breakerTransitions.inc({ worker: u.id, state }),
+    },
+  });
+  const strategyOptions = { defaultLatencyMs: config.balancing.defaultLatencyMs };
+  let strategy: BalancingStrategy = createStrategy(config.balancing.strategy, strategyOptions);
+  const metrics = createGatewayMetrics(pool, () => strategy.name);
+
+  const select = createSelector({
+    pool,
+    strategy: () => strategy,
+    pickContext: { rng, now },
+    queueWaitMs: config.limits.queueWaitMs,
+    onDecision: (ctx, chosen, candidates) => {
+      if (logger.isLevelEnabled('debug')) logger.debug({ request_id: ctx.requestId, model: ctx.route.model, worker: chosen.id, candidates, strategy: strategy.name, inFlight: chosen.inFlight, latencyMs: chosen.latencyMs }, 'balancing decision');
+    },
+  });
+  const forwarder = createForwarder({
+    select,
+    budget: new RetryBudget({ ratio: config.retry.budgetRatio, minPerSecond: config.retry.minRetriesPerSecond }),
+    now,
+    onRetry: (ctx, reason) => {
+      metrics.retries.inc({ reason });
+      logger.info({ request_id: ctx.requestId, worker: ctx.upstream?.id, reason }, 'retrying on another worker');
+    },
+    onUpstreamResponse: (_ctx, upstream, _status, ms) => metrics.upstreamDuration.observe({ worker: upstream.id }, ms / 1000),
+  });
+  const inference = buildInferencePipeline(config, {
+    logger,
+    now,
+    forward: (ctx) => forwarder.forward(ctx),
+    onDone: (ctx, status) => {
+      const worker = ctx.upstream?.id ?? 'none';
+      metrics.requests.inc({ model: ctx.route.model, status: String(status), worker });
+      metrics.requestDuration.observe({ model: ctx.route.model }, (now() - ctx.startedAt) / 1000);
+      logger.info({ request_id: ctx.requestId, method: ctx.req.method, path: ctx.req.url, model: ctx.route.model, status, worker, ms: Math.round((now() - ctx.startedAt) * 100) / 100, retries: ctx.retries }, 'request');
+    },
+  });
+
+  const publicApp = express();
+  publicApp.disable('x-powered-by');
+  publicApp.use(publicRoutes({
+    pool,
+    logger,
+    version: deps.version ?? '0.0.0',
+    upstreamTimeoutMs: config.health.timeoutMs,
+    metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+  }));
+  publicApp.use(notFound);
+  publicApp.use(errorResponder(logger));
+
+  const adminApp = express();
+  adminApp.disable('x-powered-by');
+  adminApp.use(adminRouter({
+    pool,
+    config,
+    adminToken: deps.adminToken ?? config.admin.token,
+    strategy: () => strategy.name,
+    setStrategy: (name, source) => setStrategy(name, source),
+  }));
+  adminApp.use(notFound);
+  adminApp.use(errorResponder(logger));
+
+  function setStrategy(name: string, source: string): void {
+    const next = createStrategy(name, strategyOptions); // throws for an unknown name: the old one stays
+    if (next.name === strategy.name) return;
+    logger.info({ from: strategy.name, to: next.name, source }, 'balancing strategy switched');
+    strategy = next;
+  }
+
+  return {
+    handlePublic(req, res) {
+      applySecurityHeaders(res);
+      if (applyCors(req, res, config.cors)) return; // a preflight, answered without authentication
+      const route = matchInferenceRoute(req.method, req.url);
+      if (route !== undefined) {
+        inference(req, res, route);
+        return;
+      }
+      res.setHeader(HEADER_REQUEST_ID, requestIdOf(req));
+      publicApp(req, res);
+    },
+    handleAdmin(req, res) {
+      applySecurityHeaders(res);
+      res.setHeader(HEADER_REQUEST_ID, requestIdOf(req));
+      adminApp(req, res);
+    },
+    pool,
+    metrics,
+    get strategy() {
+      return strategy.name;
+    },
+    setStrategy,
+    async start() {
+      for (const worker of config.workers) pool.add(worker.url, { weight: worker.weight, source: 'static' });
+      await pool.checkAll();
+    },
+    close() {
+      pool.close();
+      forwarder.close();
+    },
+  };
+}
+
+function notFound(req: Request): never {
+  throw new InfergateError('ERR_NOT_FOUND', `no route for ${req.method} ${req.path}`);
+}
+
+/** Express error middleware: every error is the JSON body of DESIGN.md, details only in the log. */
+function errorResponder(logger: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    let error = toInfergateError(err);
+    const status = (err as { status?: number; type?: string }).status;
+    if (!(err instanceof InfergateError) && status === 413) error = new InfergateError('ERR_BODY_TOO_LARGE', 'the body is over the limit');
+    else if (!(err instanceof InfergateError) && (err as { type?: string }).type === 'entity.parse.failed') error = new InfergateError('ERR_BAD_JSON', 'the body is not valid JSON');
+    else if (!(err instanceof InfergateError) && status === 415) error = new InfergateError('ERR_UNSUPPORTED_MEDIA_TYPE', 'unsupported content type or encoding');
+    const requestId = String(res.getHeader(HEADER_REQUEST_ID) ?? '');
+    if (error.status >= 500) logger.error({ request_id: requestId, path: req.path, err }, error.message);
+    else logger.info({ request_id: requestId, path: req.path, status: error.status, code: error.code }, error.message);
+    sendError(res, error, requestId);
+  };
+}

@@ -1,0 +1,57 @@
+/** The gateway's Prometheus metrics, on a registry of its own. */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Pool } from './upstreams/pool.ts';
+
+export interface GatewayMetrics {
+  registry: Registry;
+  requests: Counter<'model' | 'status' | 'worker'>;
+  requestDuration: Histogram<'model'>;
+  upstreamDuration: Histogram<'worker'>;
+  retries: Counter<'reason'>;
+  breakerTransitions: Counter<'worker' | 'state'>;
+}
+
+const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const BREAKER_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
+
+export function createGatewayMetrics(pool: Pool, strategyName: () => string): GatewayMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'infergate_gateway_' });
+  const registers = [registry];
+  new Gauge({
+    name: 'infergate_gateway_inflight_requests', help: 'Requests in flight to each worker from this process', labelNames: ['worker'] as const, registers,
+    collect() {
+      this.reset();
+      for (const u of pool.list()) this.set({ worker: u.id }, u.inFlight);
+    },
+  });
+  new Gauge({
+    name: 'infergate_gateway_breaker_state', help: 'Breaker state per worker: 0 closed, 1 half-open, 2 open', labelNames: ['worker'] as const, registers,
+    collect() {
+      this.reset();
+      for (const u of pool.list()) this.set({ worker: u.id }, BREAKER_VALUE[u.breaker.state]);
+    },
+  });
+  new Gauge({
+    name: 'infergate_gateway_worker_ready', help: 'Whether each worker is admitted by its readiness checks (1) or not (0)', labelNames: ['worker', 'url'] as const, registers,
+    collect() {
+      this.reset();
+      for (const u of pool.list()) this.set({ worker: u.id, url: u.url.origin }, u.ready && !u.draining ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'infergate_gateway_strategy_info', help: 'The balancing strategy in force (value 1)', labelNames: ['strategy'] as const, registers,
+    collect() {
+      this.reset();
+      this.set({ strategy: strategyName() }, 1);
+    },
+  });
+  return {
+    registry,
+    requests: new Counter({ name: 'infergate_gateway_requests_total', help: 'Inference requests by model, status and worker', labelNames: ['model', 'status', 'worker'] as const, registers }),
+    requestDuration: new Histogram({ name: 'infergate_gateway_request_duration_seconds', help: 'Time from request arrival to the end of the response', labelNames: ['model'] as const, buckets: BUCKETS, registers }),
+    upstreamDuration: new Histogram({ name: 'infergate_gateway_upstream_duration_seconds', help: 'Time a worker took to answer, per worker', labelNames: ['worker'] as const, buckets: BUCKETS, registers }),
+    retries: new Counter({ name: 'infergate_gateway_retries_total', help: 'Requests retried on another worker, by reason', labelNames: ['reason'] as const, registers }),
+    breakerTransitions: new Counter({ name: 'infergate_gateway_breaker_transitions_total', help: 'Breaker state changes per worker', labelNames: ['worker', 'state'] as const, registers }),
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * The inference pipeline, in order. Each stage is a factory `(options, deps) => stage` that checks
+ * its options when built; a stage either returns (next stage runs) or throws an InfergateError
+ * (the error responder answers). docs/gateway.md draws the same list with each stage's errors.
+ *
+ *   request-id → deadline → [authenticate → throttle: the auth issue] → read-body → select-upstream
+ *   → forward → (error responder)
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { InfergateError, toInfergateError } from '../../shared/errors.ts';
+import { readBody } from '../../shared/http/body.ts';
+import { sendError } from '../../shared/http/respond.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { HEADER_REQUEST_ID, HEADER_TIMEOUT_MS, parseTimeoutHeader } from '../../shared/protocol/headers.ts';
+import type { GatewayConfig } from '../config/schema.ts';
+import type { RequestContext, InferenceRoute } from './context.ts';
+import { requestIdOf } from './request-id.ts';
+
+export type Stage = (ctx: RequestContext) => void | Promise<void>;
+
+/** Deadline: the configured default, lowered (never raised) by the client's X-Infergate-Timeout-Ms. */
+export function deadlineStage(options: { requestMs: number }, deps: { now: () => number }): Stage {
+  if (!(options.requestMs > 0)) throw new Error('deadline stage: requestMs must be positive');
+  return (ctx) => {
+    const asked = parseTimeoutHeader(ctx.req.headers[HEADER_TIMEOUT_MS]);
+    ctx.deadline = ctx.startedAt + Math.min(options.requestMs, asked ?? Infinity);
+  };
+}
+
+/** Reads the whole body (so a retry can resend it), enforcing the size limit while reading. */
+export function readBodyStage(options: { bodyBytes: number }): Stage {
+  if (!(options.bodyBytes > 0)) throw new Error('read-body stage: bodyBytes must be positive');
+  const accept = ['application/json', 'application/octet-stream'];
+  return async (ctx) => {
+    if (ctx.req.method === 'GET' || ctx.req.method === 'HEAD') return;
+    ctx.body = await readBody(ctx.req, { limitBytes: options.bodyBytes, accept, inflate: false });
+  };
+}
+
+export interface PipelineDeps {
+  logger: Logger;
+  now: () => number;
+  forward: Stage;
+  /** Stages between deadline and read-body (authentication, throttling). */
+  policy?: Stage[];
+  onDone?(ctx: RequestContext, status: number): void;
+}
+
+export function buildInferencePipeline(config: GatewayConfig, deps: PipelineDeps): (req: IncomingMessage, res: ServerResponse, route: InferenceRoute) => void {
+  const stages: Stage[] = [
+    deadlineStage(config.timeouts, deps),
+    ...(deps.policy ?? []),
+    readBodyStage(config.limits),
+    deps.forward,
+  ];
+  const { logger } = deps;
+
+  async function run(ctx: RequestContext): Promise<void> {
+    for (const stage of stages) {
+      await stage(ctx);
+      if (ctx.res.writableEnded || ctx.clientGone.aborted) return;
+    }
+  }
+
+  return (req, res, route) => {
+    const requestId = requestIdOf(req);
+    res.setHeader(HEADER_REQUEST_ID, requestId);
+    const aborter = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) aborter.abort();
+    });
+    const now = deps.now();
+    const ctx: RequestContext = {
+      req, res, route, requestId,
+      startedAt: now,
+      deadline: now + config.timeouts.requestMs,
+      clientGone: aborter.signal,
+      body: EMPTY,
+      tried: new Set(),
+      upstream: undefined,
+      retries: 0,
+    };
+    res.once('finish', () => deps.onDone?.(ctx, res.statusCode));
+    run(ctx).catch((err: unknown) => {
+      const error = toInfergateError(err);
+      const fields = { request_id: requestId, model: route.model, status: error.status, code: error.code, worker: ctx.upstream?.id };
+      if (error.status >= 500) logger.error({ ...fields, err: err instanceof InfergateError ? undefined : err }, error.message);
+      else logger.info(fields, error.message);
+      if (res.headersSent || res.destroyed) return;
+      if (!req.complete) res.setHeader('connection', 'close'); // an unread body must not become the next request
+      sendError(res, error, requestId);
+    });
+  };
+}
+
+const EMPTY = Buffer.alloc(0);

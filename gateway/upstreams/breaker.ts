@@ -1,0 +1,67 @@
+/**
+ * One opossum circuit breaker per worker. Connection errors, timeouts and 5xx answers count as
+ * failures; 4xx answers are the client's fault and count as successes. Open: the worker leaves the
+ * candidates. After resetTimeoutMs it is half-open: exactly one trial request goes through (opossum
+ * rejects the others while the trial is pending) and its outcome closes or re-opens the breaker.
+ * The per-request deadline is enforced by the forwarder, not by opossum's own `timeout`, because
+ * opossum aborts one shared AbortController per breaker and our deadlines differ per request.
+ */
+import CircuitBreaker from 'opossum';
+import type { GatewayConfig } from '../config/schema.ts';
+
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+/** Thrown or rejected by an attempt to say how the breaker should count it. */
+export class UpstreamFailure extends Error {
+  constructor(message: string, readonly reason: 'connect' | 'reset' | 'timeout' | 'status' | 'aborted', readonly countsAsFailure = true) {
+    super(message);
+    this.name = 'UpstreamFailure';
+  }
+}
+
+export interface Breaker {
+  readonly state: BreakerState;
+  /** Whether a request may be sent now (closed, or half-open with no trial under way). */
+  readonly admits: boolean;
+  fire<T>(attempt: () => Promise<T>): Promise<T>;
+  shutdown(): void;
+}
+
+export function createBreaker(options: GatewayConfig['breaker'], onTransition: (state: BreakerState) => void): Breaker {
+  const breaker = new CircuitBreaker((attempt: () => Promise<unknown>) => attempt(), {
+    timeout: false,
+    errorThresholdPercentage: options.errorThresholdPercentage,
+    volumeThreshold: options.volumeThreshold,
+    resetTimeout: options.resetTimeoutMs,
+    rollingCountTimeout: options.rollingWindowMs,
+    rollingCountBuckets: 10,
+    // Failures the client caused (or a client that went away) do not count against the worker.
+    errorFilter: (err: unknown) => err instanceof UpstreamFailure && !err.countsAsFailure,
+  });
+  let trialUnderWay = false;
+  breaker.on('open', () => onTransition('open'));
+  breaker.on('halfOpen', () => onTransition('half-open'));
+  breaker.on('close', () => onTransition('closed'));
+  const state = (): BreakerState => (breaker.opened ? 'open' : breaker.halfOpen ? 'half-open' : 'closed');
+  return {
+    get state() {
+      return state();
+    },
+    get admits() {
+      const s = state();
+      return s === 'closed' || (s === 'half-open' && !trialUnderWay);
+    },
+    async fire<T>(attempt: () => Promise<T>): Promise<T> {
+      const trial = breaker.halfOpen;
+      if (trial) trialUnderWay = true;
+      try {
+        return (await breaker.fire(attempt)) as T;
+      } finally {
+        if (trial) trialUnderWay = false;
+      }
+    },
+    shutdown() {
+      breaker.shutdown();
+    },
+  };
+}

@@ -1,0 +1,104 @@
+/**
+ * One worker as the gateway sees it: where it is, whether it is admitted, what it serves, and the
+ * load figures the balancers read (in-flight leases, peak-EWMA latency, reported queue depth).
+ */
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { createHash } from 'node:crypto';
+import type { Candidate } from '../balancing/strategy.ts';
+import { PeakEwma } from './peak-ewma.ts';
+import { createBreaker, type Breaker, type BreakerState } from './breaker.ts';
+import { Lease } from './lease.ts';
+import type { GatewayConfig } from '../config/schema.ts';
+
+export type UpstreamSource = 'static' | 'admin' | 'registry' | 'dns';
+
+/** A model version as a worker reported it: metadata cached from GET /v2/models/{m}/versions/{v}. */
+export type ModelMetadata = Record<string, unknown>;
+
+export interface UpstreamOptions {
+  url: string;
+  weight: number;
+  source: UpstreamSource;
+  config: GatewayConfig;
+  ca: Buffer | undefined;
+  now: () => number;
+  onBreakerTransition: (upstream: Upstream, state: BreakerState) => void;
+  onRelease: () => void;
+}
+
+/** Stable opaque id from the URL, so every gateway replica names a worker the same way. */
+export function upstreamId(url: string): string {
+  return `w-${createHash('sha256').update(url).digest('hex').slice(0, 10)}`;
+}
+
+/** Normalises a worker URL to its origin: the pool dedupes by it. */
+export function normaliseUrl(url: string): string {
+  return new URL(url).origin;
+}
+
+export class Upstream implements Candidate {
+  readonly id: string;
+  readonly url: URL;
+  readonly source: UpstreamSource;
+  readonly agent: HttpAgent;
+  readonly breaker: Breaker;
+  weight: number;
+  inFlight = 0;
+  queueDepth = 0;
+  /** Admitted by active readiness checks. */
+  ready = false;
+  /** Drained by an operator (or a worker withdrawing): no new requests. */
+  draining = false;
+  consecutiveFailures = 0;
+  consecutiveSuccesses = 0;
+  lastCheckError = '';
+  /** model → version → metadata (undefined until fetched). */
+  models = new Map<string, Map<string, ModelMetadata | undefined>>();
+  readonly #latency: PeakEwma;
+  readonly #now: () => number;
+  readonly #onRelease: () => void;
+
+  constructor(options: UpstreamOptions) {
+    this.url = new URL(normaliseUrl(options.url));
+    this.id = upstreamId(this.url.origin);
+    this.source = options.source;
+    this.weight = options.weight;
+    this.#now = options.now;
+    this.#onRelease = options.onRelease;
+    this.#latency = new PeakEwma({ decayMs: options.config.balancing.ewmaDecayMs });
+    // Keep-alive, with idle sockets closed well before the worker's own keep-alive timeout (65 s),
+    // so a request never races a socket the worker is closing.
+    const agentOptions = { keepAlive: true, maxSockets: options.config.limits.maxInFlightPerWorker, maxFreeSockets: 64, timeout: 30_000, scheduling: 'lifo' as const };
+    this.agent = this.url.protocol === 'https:'
+      ? new HttpsAgent({ ...agentOptions, ca: options.ca, rejectUnauthorized: options.config.upstreamTls.rejectUnauthorized })
+      : new HttpAgent(agentOptions);
+    this.breaker = createBreaker(options.config.breaker, (state) => options.onBreakerTransition(this, state));
+  }
+
+  get latencyMs(): number {
+    return this.#latency.value(this.#now());
+  }
+
+  recordLatency(ms: number, now: number): void {
+    this.#latency.observe(ms, now);
+  }
+
+  onRelease(): void {
+    this.#onRelease();
+  }
+
+  lease(): Lease {
+    return new Lease(this, this.#now());
+  }
+
+  serves(model: string, version: string | undefined): boolean {
+    const versions = this.models.get(model);
+    return versions !== undefined && (version === undefined || versions.has(version));
+  }
+
+  close(): void {
+    this.breaker.shutdown();
+    this.agent.destroy();
+  }
+}
