@@ -77,6 +77,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     select,
     budget: new RetryBudget({ ratio: config.retry.budgetRatio, minPerSecond: config.retry.minRetriesPerSecond }),
     now,
+    connectTimeoutMs: config.timeouts.connectMs,
     onRetry: (ctx, reason) => {
       metrics.retries.inc({ reason });
       logger.info({ request_id: ctx.requestId, worker: ctx.upstream?.id, reason }, 'retrying on another worker');

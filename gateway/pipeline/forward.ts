@@ -34,6 +34,8 @@ export interface ForwardDeps {
   select: Selector;
   budget: RetryBudget;
   now: () => number;
+  /** A worker that accepts no connection within this is treated as unreachable (safe to retry). */
+  connectTimeoutMs: number;
   onRetry?(ctx: RequestContext, reason: string): void;
   onUpstreamResponse?(ctx: RequestContext, upstream: Upstream, status: number, latencyMs: number): void;
 }
@@ -103,8 +105,16 @@ export function createForwarder(deps: ForwardDeps): { forward(ctx: RequestContex
           req.setHeader('x-forwarded-proto', 'encrypted' in ctx.req.socket ? 'https' : 'http');
           req.setHeader(HEADER_TIMEOUT_MS, String(Math.max(1, Math.floor(ctx.deadline - deps.now()))));
           req.once('socket', (socket) => {
-            if (socket.connecting) socket.once('connect', () => { connected = true; });
-            else connected = true; // a reused keep-alive socket: the worker may see this request
+            if (!socket.connecting) {
+              connected = true; // a reused keep-alive socket: the worker may see this request
+              return;
+            }
+            const connectTimer = setTimeout(() => req.destroy(new Error(`no connection within ${deps.connectTimeoutMs} ms`)), deps.connectTimeoutMs);
+            socket.once('connect', () => {
+              clearTimeout(connectTimer);
+              connected = true;
+            });
+            socket.once('close', () => clearTimeout(connectTimer));
           });
         },
         onResponse(res) {

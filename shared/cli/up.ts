@@ -1,20 +1,62 @@
 /**
- * `infergate up` (what `npm start` runs). Until the gateway lands this starts one worker serving the
- * demo models on port 8080 (or --port), so the README's curl works from a fresh clone.
+ * `infergate up` (what `npm start` runs): one gateway in this process and N local workers as
+ * supervised child processes serving the demo models (or --models). Embedded defaults: no Redis
+ * needed. Prints the public URL, the admin token and a ready-to-paste curl; Ctrl-C drains and stops
+ * everything.
  */
+import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { runWorker } from '../../worker/main.ts';
+import { runGateway } from '../../gateway/main.ts';
+import { WorkerSupervisor } from './supervisor.ts';
 
-export async function runUp(argv: string[]): Promise<number> {
+export const UP_USAGE = `infergate up [--port 8080] [--admin-port 8081] [--workers <n>] [--models <dir>] [--config <file>] [--host 127.0.0.1]
+  A gateway and <n> local workers (default: one per CPU core, at least 2) serving <dir> (default: the demo models).`;
+
+export async function runUp(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { port: { type: 'string', default: '8080' }, host: { type: 'string', default: '127.0.0.1' }, models: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      port: { type: 'string', default: '8080' }, 'admin-port': { type: 'string', default: '8081' }, host: { type: 'string', default: '127.0.0.1' },
+      workers: { type: 'string' }, models: { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
   });
   if (values.help) {
-    console.log('infergate up [--port 8080] [--host 127.0.0.1] [--models <dir>]\n  Serves the demo models (models/) on one local port.');
+    console.log(UP_USAGE);
     return 0;
   }
-  const models = values.models ?? fileURLToPath(new URL('../../models/', import.meta.url));
-  return runWorker(['--models', models, '--port', values.port!, '--host', values.host!]);
+  const count = values.workers === undefined ? Math.max(2, availableParallelism()) : Number(values.workers);
+  if (!Number.isInteger(count) || count < 1 || count > 64) {
+    console.error('infergate up: --workers must be a whole number from 1 to 64');
+    return 2;
+  }
+  const models = resolve(values.models ?? fileURLToPath(new URL('../../models/', import.meta.url)));
+  const log = (fields: Record<string, unknown>, msg: string): void => console.log(JSON.stringify({ name: 'infergate-up', ...fields, msg }));
+  const supervisor = new WorkerSupervisor({ count, modelsDir: models, host: '127.0.0.1', log });
+  const urls = await supervisor.start();
+
+  const adminToken = env.INFERGATE_ADMIN_TOKEN ?? randomBytes(18).toString('base64url');
+  const gatewayArgs = ['--port', values.port!, '--admin-port', values['admin-port']!, '--host', values.host!, '--workers', urls.join(','), ...(values.config ? ['--config', values.config] : [])];
+  const shownHost = values.host === '0.0.0.0' ? '127.0.0.1' : values.host!;
+  // The gateway's own handlers drain it; the workers are told to stop after it (and not restarted
+  // if the signal reached them first, as Ctrl-C does for the whole process group).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => supervisor.stopping());
+  const gatewayDone = runGateway(gatewayArgs, { ...env, INFERGATE_ADMIN_TOKEN: adminToken });
+  if (values.port !== '0') {
+    process.stderr.write([
+      '',
+      `infergate is up: gateway http://${shownHost}:${values.port} in front of ${count} workers (${urls.join(', ')})`,
+      `admin API: http://127.0.0.1:${values['admin-port']}  token: ${env.INFERGATE_ADMIN_TOKEN ? '(from INFERGATE_ADMIN_TOKEN)' : adminToken}`,
+      'try:',
+      `  curl -s http://${shownHost}:${values.port}/v2/models/iris/infer -H 'content-type: application/json' \\`,
+      `    -d '{"inputs":[{"name":"features","datatype":"FP32","shape":[1,4],"data":[5.1,3.5,1.4,0.2]}]}'`,
+      '',
+    ].join('\n'));
+  }
+  const code = await gatewayDone;
+  await supervisor.stop();
+  return code;
 }

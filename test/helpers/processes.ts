@@ -99,3 +99,35 @@ export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+export interface RunningGateway extends RunningProcess {
+  adminUrl: string;
+  adminToken: string;
+  /** fetch on the admin API with the admin token. */
+  admin(path: string, init?: RequestInit): Promise<Response>;
+}
+
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+/**
+ * Starts `infergate gateway` on free ports in front of `workers` and waits until every worker is
+ * admitted. `args` may add --config, --strategy, etc.
+ */
+export async function startGateway(t: TestContext | undefined, workers: string[], options: StartOptions & { waitForWorkers?: boolean } = {}): Promise<RunningGateway> {
+  const proc = await startProcess(t, 'gateway', {
+    ...options,
+    args: ['--port', '0', '--host', '127.0.0.1', '--admin-port', '0', ...(workers.length > 0 ? ['--workers', workers.join(',')] : []), ...(options.args ?? [])],
+    env: { INFERGATE_ADMIN_TOKEN: TEST_ADMIN_TOKEN, ...options.env },
+  });
+  const listening = proc.logs.find((l) => typeof l.admin === 'string')!;
+  const adminUrl = listening.admin as string;
+  const admin = (path: string, init: RequestInit = {}): Promise<Response> =>
+    fetch(adminUrl + path, { ...init, headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json', ...(init.headers as Record<string, string> | undefined) } });
+  if (options.waitForWorkers ?? true) {
+    await waitFor(async () => {
+      const body = (await (await admin('/admin/workers')).json()) as { workers: Array<{ ready: boolean }> };
+      return body.workers.length === workers.length && body.workers.every((w) => w.ready);
+    }, 30_000);
+  }
+  return { ...proc, adminUrl, adminToken: TEST_ADMIN_TOKEN, admin };
+}

@@ -37,11 +37,23 @@ test('infergate worker --help and a missing --models', async () => {
   assert.match(unknown.stderr, /unknown command 'frobnicate'/);
 });
 
-test('infergate up (npm start) serves the demo models; the README curl works', async (t) => {
-  const up = await startProcess(t, 'up', { args: ['--port', '0'] });
-  await waitFor(async () => (await fetch(`${up.url}/v2/health/ready`)).status === 200, 60_000);
-  const res = await postJson(`${up.url}/v2/models/iris/infer`, { inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }] });
+test('infergate up (npm start) serves the demo models through a gateway; a killed worker is restarted', async (t) => {
+  const up = await startProcess(t, 'up', { args: ['--port', '0', '--admin-port', '0', '--workers', '2'] });
+  let gatewayUrl = '';
+  await waitFor(() => {
+    gatewayUrl = String(up.logs.find((l) => l.msg === 'gateway listening')?.url ?? '');
+    return gatewayUrl !== '';
+  }, 60_000);
+  await waitFor(async () => (await fetch(`${gatewayUrl}/v2/health/ready`)).status === 200, 60_000);
+  const infer = (): Promise<{ status: number; body: any }> => postJson(`${gatewayUrl}/v2/models/iris/infer`, { inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }] }); // eslint-disable-line @typescript-eslint/no-explicit-any
+  const res = await infer();
   assert.equal(res.status, 200);
   const p = res.body.outputs[0].data as number[];
   assert.equal(p.indexOf(Math.max(...p)), 0, 'classified as setosa');
+
+  const workerPids = up.logs.filter((l) => l.msg === 'worker listening').map((l) => Number(l.pid));
+  assert.equal(workerPids.length, 2);
+  process.kill(workerPids[0]!, 'SIGKILL');
+  await waitFor(() => up.logs.filter((l) => l.msg === 'worker listening').length === 3, 30_000);
+  await waitFor(async () => (await infer()).status === 200, 30_000);
 });
