@@ -5,6 +5,8 @@ import type { SchedulerObserver } from './scheduler/scheduler.ts';
 export interface WorkerMetrics {
   registry: Registry;
   requests: Counter<'model' | 'version' | 'outcome'>;
+  /** The success counter of one model version, bound once: label lookup off the hot path. */
+  succeeded(model: string, version: string): Counter.Internal;
   inflight: Gauge;
   observerFor(model: string, version: string): SchedulerObserver;
 }
@@ -65,9 +67,19 @@ export function createWorkerMetrics(queueDepthByModel: () => Array<{ model: stri
   });
   const inflight = new Gauge({ name: 'infergate_worker_inflight_requests', help: 'Inference requests being handled', registers: [registry] });
 
+  const bound = new Map<string, Counter.Internal>();
   return {
     registry,
     requests,
+    succeeded(model, version) {
+      const key = `${model}\u0000${version}`;
+      let child = bound.get(key);
+      if (child === undefined) {
+        child = requests.labels({ model, version, outcome: 'ok' });
+        bound.set(key, child);
+      }
+      return child;
+    },
     inflight,
     observerFor(model, version) {
       const labels = { model, version };

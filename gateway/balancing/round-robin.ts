@@ -10,8 +10,9 @@
  * Here one instance serves every model, each with its own list, and the lists shrink on retries.
  * A counter shared across lists of different lengths can starve a worker: alternate picks for model
  * A (workers [a1, a2]) and model B (three workers) and A only ever sees even counter values, so
- * always a1. Turns kept per worker id make each model's rotation independent of the others', and
- * survive any change of the list:
+ * always a1. With turns kept per worker id, lists with no worker in common rotate independently;
+ * a worker shared by several models takes its turns from all of them, which keeps the totals per
+ * worker even (what the workers feel). And the turns survive any change of the list:
  * - a newcomer (never picked) goes first, then joins the rotation;
  * - a worker that left and came back is owed a turn and gets it next;
  * - a removal just shortens the rotation.

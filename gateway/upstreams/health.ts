@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../../shared/logger.ts';
 import type { GatewayConfig } from '../config/schema.ts';
+import { HEADER_QUEUE_DEPTH } from '../../shared/protocol/headers.ts';
 import { requestJson } from './http-client.ts';
 import type { ModelMetadata, Upstream } from './upstream.ts';
 
@@ -16,6 +17,10 @@ export async function checkReadiness(upstream: Upstream, options: GatewayConfig[
     const reply = await requestJson(upstream.url, upstream.agent, 'GET', '/v2/health/ready', undefined, options.timeoutMs);
     ok = reply.status === 200;
     upstream.lastCheckError = ok ? '' : `readiness answered ${reply.status}`;
+    // Keep the load figure fresh for an idle worker too: balancers would otherwise avoid a worker
+    // forever on the strength of the last depth it reported while busy.
+    const depth = Number(reply.headers[HEADER_QUEUE_DEPTH]);
+    if (Number.isFinite(depth)) upstream.queueDepth = depth;
   } catch (err) {
     upstream.lastCheckError = (err as Error).message;
   }

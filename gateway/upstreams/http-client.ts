@@ -7,6 +7,7 @@ import { request as httpsRequest } from 'node:https';
 
 export interface JsonReply {
   status: number;
+  headers: import('node:http').IncomingHttpHeaders;
   body: unknown;
 }
 
@@ -35,7 +36,7 @@ export function requestJson(base: URL, agent: Agent, method: string, path: strin
         } catch {
           // keep the text
         }
-        resolve({ status: res.statusCode ?? 0, body: parsed });
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
       });
       res.on('error', reject);
     });

@@ -49,7 +49,7 @@ export function buildCifar10(): DemoModel {
     },
     config: {
       maxBatchSize: 32,
-      dynamicBatching: { maxQueueDelayMs: 1, preferredBatchSizes: [8, 32] },
+      dynamicBatching: { maxQueueDelayMs: 0 },
       labels: { probabilities: CIFAR10_LABELS },
       description:
         'UNTRAINED small CNN with CIFAR-10 shapes (seeded random weights): for serving and throughput demos, its predictions mean nothing. ' +

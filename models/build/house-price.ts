@@ -75,7 +75,7 @@ export function buildHousePrice(): DemoModel {
     },
     config: {
       maxBatchSize: 64,
-      dynamicBatching: { maxQueueDelayMs: 1, preferredBatchSizes: [16, 64] },
+      dynamicBatching: { maxQueueDelayMs: 0 },
       description:
         `Linear regression: price (USD) = ${intercept.toFixed(0)} + ${slope.toFixed(2)} * sqft, fitted to 200 synthetic houses ` +
         `(R² ${fit.rSquared.toFixed(3)}). Input "sqft": [N,1] floor area in square feet. Output "price": [N,1] in USD.`,

@@ -62,7 +62,7 @@ export function buildIris(): DemoModel {
     },
     config: {
       maxBatchSize: 64,
-      dynamicBatching: { maxQueueDelayMs: 1, preferredBatchSizes: [16, 64] },
+      dynamicBatching: { maxQueueDelayMs: 0 },
       labels: { probabilities: [...IRIS_LABELS] },
       description:
         'Iris species classifier (MLP 4-16-3). Input "features": [N,4] sepal length, sepal width, petal length, petal width in cm. ' +

@@ -67,7 +67,7 @@ export function buildMnist(log: (line: string) => void = () => {}): DemoModel {
     },
     config: {
       maxBatchSize: 64,
-      dynamicBatching: { maxQueueDelayMs: 1, preferredBatchSizes: [16, 64] },
+      dynamicBatching: { maxQueueDelayMs: 0 },
       labels: { probabilities: MNIST_LABELS },
       description:
         'Handwritten digit classifier (MLP 784-128-10). Input "image": [N,1,28,28] grey levels in [0,1], 0 = background, 1 = ink, digit roughly centred. ' +

@@ -30,24 +30,47 @@ export async function readBody(req: IncomingMessage, options: BodyOptions): Prom
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > options.limitBytes) throw tooLarge(options.limitBytes);
 
-  const source: AsyncIterable<Buffer> = decoder === undefined ? req : req.pipe(decoder);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  try {
-    for await (const chunk of source) {
+  const source: NodeJS.ReadableStream = decoder === undefined ? req : req.pipe(decoder);
+  // Plain listeners rather than `for await`: this runs for every request, and the async iterator
+  // costs a promise per chunk.
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const cleanup = (): void => {
+      source.removeListener('data', onData);
+      source.removeListener('end', onEnd);
+      source.removeListener('error', onError);
+      req.removeListener('close', onClose);
+      if (decoder !== undefined) req.removeListener('error', onError);
+    };
+    const fail = (err: Error): void => {
+      cleanup();
+      decoder?.destroy();
+      reject(err);
+    };
+    const onData = (chunk: Buffer): void => {
       total += chunk.length;
-      if (total > options.limitBytes) throw tooLarge(options.limitBytes);
-      chunks.push(chunk);
-    }
-  } catch (err) {
-    decoder?.destroy();
-    if (err instanceof InfergateError) throw err;
-    if (decoder !== undefined && req.complete !== false) {
-      throw new InfergateError('ERR_BAD_REQUEST', `the ${encoding} body could not be decoded`);
-    }
-    throw err;
-  }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+      if (total > options.limitBytes) fail(tooLarge(options.limitBytes));
+      else chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
+    };
+    const onError = (): void => {
+      fail(decoder !== undefined && req.complete
+        ? new InfergateError('ERR_BAD_REQUEST', `the ${encoding} body could not be decoded`)
+        : new InfergateError('ERR_BAD_REQUEST', 'the request body ended early'));
+    };
+    const onClose = (): void => {
+      if (!req.complete) onError();
+    };
+    source.on('data', onData);
+    source.once('end', onEnd);
+    source.once('error', onError);
+    req.once('close', onClose);
+    if (decoder !== undefined) req.once('error', onError);
+  });
 }
 
 function tooLarge(limit: number): InfergateError {

@@ -15,7 +15,7 @@ import type { TensorSpec } from '../repository/session-protocol.ts';
 import { decodeJsonValues, jsonElementTexts } from './codec/json-tensor.ts';
 import { HEADER_TIMEOUT_MS, parseTimeoutHeader } from '../../shared/protocol/headers.ts';
 import { runInference } from './inference.ts';
-import { parseJsonBody } from './v2-request.ts';
+import { needsExactIntegers, parseJsonBody } from './v2-request.ts';
 import { checkDeclaredInput, checkInputSet, checkStringElements, MAX_RANK } from './validate.ts';
 import type { ProtocolDeps } from './v2-routes.ts';
 
@@ -65,7 +65,7 @@ async function predict(ctx: RequestContext, deps: ProtocolDeps): Promise<void> {
   const labels = { model: served.name, version: served.version };
   try {
     const body = await readBody(req, { limitBytes: deps.limits.bodyLimitBytes, accept: ['application/json'] });
-    const request = parseJsonBody(body.toString('utf8'), MAX_RANK + 8) as Record<string, unknown> | null;
+    const request = parseJsonBody(body.toString('utf8'), MAX_RANK + 8, needsExactIntegers(served)) as Record<string, unknown> | null;
     if (request === null || typeof request !== 'object' || Array.isArray(request)) throw badRequest('the request must be a JSON object');
     const rowFormat = 'instances' in request;
     if (rowFormat === 'inputs' in request) throw badRequest('send exactly one of "instances" (row format) or "inputs" (columnar format)');
@@ -81,7 +81,7 @@ async function predict(ctx: RequestContext, deps: ProtocolDeps): Promise<void> {
       now: deps.now,
     });
     sendRaw(res, 200, rowFormat ? predictionsJson(outputs) : outputsJson(outputs), 'application/json');
-    deps.metrics.requests.inc({ ...labels, outcome: 'ok' });
+    deps.metrics.succeeded(served.name, served.version).inc();
   } catch (err) {
     deps.metrics.requests.inc({ ...labels, outcome: err instanceof InfergateError ? err.code : 'ERR_INTERNAL' });
     throw err;

@@ -35,12 +35,17 @@ function badRequest(message: string): InfergateError {
 }
 
 /** Parses JSON text; the precise parser only when a long integer literal could be rounded by JSON.parse. */
-export function parseJsonBody(text: string, maxDepth: number): unknown {
+export function parseJsonBody(text: string, maxDepth: number, exactIntegers = true): unknown {
   try {
-    return mayHoldUnsafeIntegers(text) ? parseJsonPrecise(text, maxDepth) : JSON.parse(text);
+    return exactIntegers && mayHoldUnsafeIntegers(text) ? parseJsonPrecise(text, maxDepth) : JSON.parse(text);
   } catch (err) {
     throw new InfergateError('ERR_BAD_JSON', `the body is not valid JSON: ${(err as Error).message.slice(0, 200)}`);
   }
+}
+
+/** Only 64-bit integer inputs can lose precision in JSON.parse: other models skip the scan for them. */
+export function needsExactIntegers(model: ServedVersion): boolean {
+  return model.inputs.some((s) => s.datatype === 'INT64' || s.datatype === 'UINT64');
 }
 
 /** Splits a body into its JSON header and binary tail per Inference-Header-Content-Length. */
@@ -55,7 +60,7 @@ export function splitBinaryBody(body: Buffer, headerLength: string | undefined):
 
 export function decodeInferRequest(body: Buffer, headerLength: string | undefined, model: ServedVersion, limits: DecodeLimits): DecodedRequest {
   const { json, binary } = splitBinaryBody(body, headerLength);
-  const request = parseJsonBody(json, limits.maxJsonDepth);
+  const request = parseJsonBody(json, limits.maxJsonDepth, needsExactIntegers(model));
   if (request === null || typeof request !== 'object' || Array.isArray(request)) throw badRequest('the request must be a JSON object');
   const { id, inputs, outputs, parameters } = request as Json;
   if (id !== undefined && typeof id !== 'string') throw badRequest('"id" must be a string');

@@ -96,7 +96,7 @@ async function infer(ctx: RequestContext, deps: ProtocolDeps): Promise<void> {
     });
     const encoded = encodeInferResponse(served, request.id, outputs, request.outputs);
     sendRaw(res, 200, encoded.body, encoded.contentType, encoded.headerLength === undefined ? {} : { [HEADER_BINARY_LENGTH]: String(encoded.headerLength) });
-    deps.metrics.requests.inc({ ...labels, outcome: 'ok' });
+    deps.metrics.succeeded(served.name, served.version).inc();
   } catch (err) {
     deps.metrics.requests.inc({ ...labels, outcome: err instanceof InfergateError ? err.code : 'ERR_INTERNAL' });
     throw err;

@@ -279,6 +279,7 @@ export class ModelRepository {
         maxBatchSize: config.maxBatchSize,
         dynamicBatching: config.dynamicBatching,
         maxQueueSize: config.maxQueueSize,
+        pipelineDepth: 2,
         now,
         observer: this.#deps.observerFor?.(name, version),
       });

@@ -11,6 +11,10 @@ const ENTRY = new URL('./session-thread.ts', import.meta.url).href;
 
 /** What the scheduler needs from a model instance; tests substitute their own. */
 export interface Runner {
+  /**
+   * Runs the model. Takes ownership of the inputs: typed arrays that own their whole buffer are
+   * moved to the session thread, so callers must not read them afterwards.
+   */
   run(inputs: readonly Tensor[], outputNames: readonly string[]): Promise<Tensor[]>;
   close(): Promise<void>;
 }
@@ -73,12 +77,14 @@ export async function loadSession(modelPath: string, options: SessionOptions): P
       if (dead !== undefined) return Promise.reject(dead);
       const id = nextId++;
       const feeds: Record<string, WireTensor> = {};
-      for (const t of inputs) feeds[t.name] = { datatype: t.datatype, shape: t.shape, data: t.data };
+      const transfer: ArrayBuffer[] = [];
+      for (const t of inputs) {
+        feeds[t.name] = { datatype: t.datatype, shape: t.shape, data: t.data };
+        if (ownsWholeBuffer(t.data)) transfer.push(t.data.buffer);
+      }
       return new Promise<Tensor[]>((resolve, reject) => {
         pending.set(id, { resolve, reject, names: outputNames });
-        // Inputs are copied (structured clone) rather than transferred: a request's buffers may be
-        // views into a shared body Buffer, and the copy is small next to the run itself.
-        thread.postMessage({ type: 'run', id, feeds, outputNames });
+        thread.postMessage({ type: 'run', id, feeds, outputNames }, transfer);
       });
     },
     async close() {
@@ -86,6 +92,14 @@ export async function loadSession(modelPath: string, options: SessionOptions): P
     },
   };
   return { runner, ...specs };
+}
+
+/**
+ * A typed array that is the whole of a plain ArrayBuffer can be moved to the thread instead of
+ * copied. Views into something larger (a request Buffer, Node's Buffer pool) are copied.
+ */
+function ownsWholeBuffer(data: Tensor['data']): data is Exclude<Tensor['data'], Uint8Array[]> & { buffer: ArrayBuffer } {
+  return !Array.isArray(data) && data.byteOffset === 0 && data.buffer instanceof ArrayBuffer && data.byteLength === data.buffer.byteLength;
 }
 
 function fromWire(name: string, wire: WireTensor): Tensor {

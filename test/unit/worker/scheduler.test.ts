@@ -415,3 +415,28 @@ describe('drain and concurrency', () => {
     assert.throws(() => scheduler({ runners: [] }), /at least one runner/);
   });
 });
+
+describe('pipeline depth', () => {
+  test('at depth 2 an instance is handed a second run while its first is still going; a third waits', async () => {
+    const runner = new FakeRunner();
+    const { s } = scheduler({ runners: [runner], pipelineDepth: 2 });
+    runner.hold();
+    const results = [s.submit(request([[1]])), s.submit(request([[2]])), s.submit(request([[3]]))];
+    await sleep(5);
+    assert.deepEqual(runner.calls.map((c) => c.values), [[1], [2]], 'two runs handed over, the third still queued');
+    assert.equal(s.queueDepth, 1);
+    runner.release();
+    assert.deepEqual(await Promise.all(results), [expectedY([[1]]), expectedY([[2]]), expectedY([[3]])]);
+  });
+
+  test('at the default depth of 1 an instance has one run at a time', async () => {
+    const runner = new FakeRunner();
+    const { s } = scheduler({ runners: [runner] });
+    runner.hold();
+    const results = [s.submit(request([[1]])), s.submit(request([[2]]))];
+    await sleep(5);
+    assert.equal(runner.calls.length, 1);
+    runner.release();
+    await Promise.all(results);
+  });
+});
