@@ -1,0 +1,159 @@
+/**
+ * Load drivers that share one measurement discipline: load starts, runs `warmupMs` unmeasured, then
+ * for `durationMs` every completion is counted and its latency recorded, and CPU clocks are read at
+ * both ends of that window. Closed loop: `concurrency` requests are always outstanding, a new one
+ * leaves as soon as one returns, so throughput is what the server sustains at that concurrency.
+ *
+ * - httpLoad: autocannon, in this process, `connections` keep-alive connections, one request each.
+ * - inProcessLoad: an async function (e.g. an onnxruntime `session.run`) called `concurrency` at a time.
+ */
+import autocannon from 'autocannon';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { selfCpuMs, systemCpu, type CpuClock } from './cpu.ts';
+import { LatencyRecorder, type LatencySummary } from './latency.ts';
+
+export interface WindowOptions {
+  warmupMs: number;
+  durationMs: number;
+  /** Runs right before the measured window opens (e.g. start a probe, scrape metrics). */
+  beforeWindow?: () => Promise<void> | void;
+  /** Runs right after the measured window closes, before load stops. */
+  afterWindow?: () => Promise<void> | void;
+}
+
+export interface CellResult {
+  /** Requests completed successfully (2xx) inside the window. */
+  completed: number;
+  /** Transport errors and non-2xx answers inside the window. */
+  errors: number;
+  /** Actual window length. */
+  seconds: number;
+  /** completed / seconds. */
+  perSecond: number;
+  latency: LatencySummary;
+  /** CPU of the process under test per completed request, ms (NaN if not measured). */
+  serverCpuMsPerOp: number;
+  /** CPU of this (load-generating) process per completed request, ms (NaN when it is the server too). */
+  clientCpuMsPerOp: number;
+  /** Cores kept busy by everything else on the machine during the window (other processes, the probe, the kernel). */
+  otherCores: number;
+  /** Cores' worth of hypervisor steal during the window. */
+  stealCores: number;
+}
+
+interface Window {
+  recording: boolean;
+  latency: LatencyRecorder;
+  completed: number;
+  errors: number;
+}
+
+/** Drives the warm-up / window / teardown sequence; `load` is already running. */
+/** `serverCpu` undefined: the server is this process (in-process load), so its CPU is the client's. */
+async function measure(options: WindowOptions, window: Window, serverCpu: CpuClock | undefined): Promise<CellResult> {
+  await sleep(options.warmupMs);
+  await options.beforeWindow?.();
+  const server0 = serverCpu?.() ?? 0;
+  const client0 = selfCpuMs();
+  const system0 = systemCpu();
+  const t0 = performance.now();
+  window.recording = true;
+  await sleep(options.durationMs);
+  window.recording = false;
+  const seconds = (performance.now() - t0) / 1000;
+  const server1 = serverCpu?.() ?? 0;
+  const client1 = selfCpuMs();
+  const system1 = systemCpu();
+  await options.afterWindow?.();
+  const n = window.completed;
+  const serverMs = server1 - server0;
+  const clientMs = client1 - client0;
+  const perOp = (cpuMs: number): number => (n > 0 ? cpuMs / n : Number.NaN);
+  return {
+    completed: n,
+    errors: window.errors,
+    seconds,
+    perSecond: n / seconds,
+    latency: window.latency.summary(),
+    serverCpuMsPerOp: perOp(serverCpu ? serverMs : clientMs),
+    clientCpuMsPerOp: serverCpu ? perOp(clientMs) : Number.NaN,
+    otherCores: Math.max(0, system1.busyMs - system0.busyMs - serverMs - clientMs) / 1000 / seconds,
+    stealCores: (system1.stealMs - system0.stealMs) / 1000 / seconds,
+  };
+}
+
+export interface HttpLoadOptions extends WindowOptions {
+  url: string;
+  connections: number;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  /** CPU clock of the server process (see cpu.ts cpuClockOf). */
+  serverCpu?: CpuClock;
+}
+
+export async function httpLoad(options: HttpLoadOptions): Promise<CellResult> {
+  const window: Window = { recording: false, latency: new LatencyRecorder(), completed: 0, errors: 0 };
+  const instance = autocannon({
+    url: options.url,
+    connections: options.connections,
+    // Stopped explicitly once the window closes; autocannon checks its stop flag once a second.
+    duration: Math.ceil((options.warmupMs + options.durationMs) / 1000) + 30,
+    timeout: 30,
+    method: options.method ?? 'GET',
+    ...(options.headers ? { headers: options.headers } : {}),
+    ...(options.body !== undefined ? { body: options.body } : {}),
+  });
+  instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTimeMs: number) => {
+    if (!window.recording) return;
+    if (statusCode >= 200 && statusCode < 300) {
+      window.completed++;
+      window.latency.recordMs(responseTimeMs);
+    } else {
+      window.errors++;
+    }
+  });
+  instance.on('reqError', () => {
+    if (window.recording) window.errors++;
+  });
+  const finished = Promise.resolve(instance);
+  try {
+    return await measure(options, window, options.serverCpu);
+  } finally {
+    instance.stop();
+    await finished;
+  }
+}
+
+export interface InProcessLoadOptions extends WindowOptions {
+  concurrency: number;
+  /** One operation; latency is measured from call to settlement. */
+  op: () => Promise<unknown>;
+}
+
+/** Closed loop over an in-process async operation. Server and client are this process: CPU goes in serverCpuMsPerOp. */
+export async function inProcessLoad(options: InProcessLoadOptions): Promise<CellResult> {
+  const window: Window = { recording: false, latency: new LatencyRecorder(), completed: 0, errors: 0 };
+  let stopped = false;
+  const lane = async (): Promise<void> => {
+    while (!stopped) {
+      const started = performance.now();
+      try {
+        await options.op();
+        if (window.recording) {
+          window.completed++;
+          window.latency.recordMs(performance.now() - started);
+        }
+      } catch {
+        if (window.recording) window.errors++;
+      }
+    }
+  };
+  const lanes = Array.from({ length: options.concurrency }, lane);
+  try {
+    return await measure(options, window, undefined);
+  } finally {
+    stopped = true;
+    await Promise.all(lanes);
+  }
+}

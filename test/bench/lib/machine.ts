@@ -1,0 +1,49 @@
+/** What the numbers were measured on, printed at the top of every benchmark report. */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+
+export interface MachineInfo {
+  cpuModel: string;
+  logicalCores: number;
+  /** CPUs this process may run on (cgroup/affinity aware, Node >= 18.14). */
+  availableCores: number;
+  memoryGiB: number;
+  platform: string;
+  node: string;
+  onnxruntimeNode: string;
+}
+
+function packageVersion(name: string): string {
+  try {
+    const require = createRequire(import.meta.url);
+    const path = require.resolve(`${name}/package.json`);
+    return (JSON.parse(readFileSync(path, 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function machineInfo(): MachineInfo {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    logicalCores: cpus.length,
+    availableCores: typeof os.availableParallelism === 'function' ? os.availableParallelism() : cpus.length,
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    onnxruntimeNode: packageVersion('onnxruntime-node'),
+  };
+}
+
+export function describeMachine(info: MachineInfo): string[] {
+  return [
+    `cpu:              ${info.cpuModel}`,
+    `cores:            ${info.logicalCores} logical (${info.availableCores} available to this process)`,
+    `memory:           ${info.memoryGiB} GiB`,
+    `os:               ${info.platform}`,
+    `node:             ${info.node}`,
+    `onnxruntime-node: ${info.onnxruntimeNode}`,
+  ];
+}
