@@ -29,7 +29,7 @@ async function slowWorker(t: import('node:test').TestContext): Promise<RunningPr
   t.after(() => rm(repo, { recursive: true, force: true }));
   await writeSlowModel(repo, 'slow', 200, { maxBatchSize: ROWS });
   await writeSlowModel(repo, 'tiny-queue', 200, { maxBatchSize: ROWS, maxQueueSize: 2 });
-  await writeSlowModel(repo, 'short-timeout', 200, { maxBatchSize: ROWS, queueTimeoutMs: 100 });
+  await writeSlowModel(repo, 'short-timeout', 400, { maxBatchSize: ROWS, queueTimeoutMs: 100 });
   return startWorker(t, repo);
 }
 
@@ -68,7 +68,7 @@ test('overload behaviour of one worker', async (t) => {
   });
 
   await t.test('the model queue timeout gives 504', async () => {
-    const results = await Promise.all(Array.from({ length: 4 }, () => infer(worker, 'short-timeout')));
+    const results = await Promise.all(Array.from({ length: 8 }, () => infer(worker, 'short-timeout')));
     assert.ok(results.some((r) => r.status === 504 && r.json.code === 'WK_ERR_DEADLINE_EXCEEDED'));
     assert.ok(results.some((r) => r.status === 200));
   });
