@@ -44,6 +44,10 @@ export interface Gateway {
   pool: Pool;
   metrics: GatewayMetrics;
   readonly strategy: string;
+  /** The configuration in force: the boot one until a reload replaces it. */
+  readonly config: GatewayConfig;
+  /** Records a reloaded configuration as the one in force (what the admin API shows). */
+  setEffectiveConfig(next: GatewayConfig): void;
   /** Swaps the balancing strategy atomically; in-flight counts live in the pool and are untouched. */
   setStrategy(name: string, source: string): void;
   /** Adds the configured workers and checks each once, so the first requests find them. */
@@ -110,9 +114,10 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
 
   const adminApp = express();
   adminApp.disable('x-powered-by');
+  let effectiveConfig = config;
   adminApp.use(adminRouter({
     pool,
-    config,
+    config: () => effectiveConfig,
     adminToken: deps.adminToken ?? config.admin.token,
     strategy: () => strategy.name,
     setStrategy: (name, source) => setStrategy(name, source),
@@ -148,6 +153,12 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     metrics,
     get strategy() {
       return strategy.name;
+    },
+    get config() {
+      return effectiveConfig;
+    },
+    setEffectiveConfig(next) {
+      effectiveConfig = next;
     },
     setStrategy,
     async start() {

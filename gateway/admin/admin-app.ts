@@ -14,7 +14,8 @@ import { requireAdminToken } from './admin-auth.ts';
 
 export interface AdminDeps {
   pool: Pool;
-  config: GatewayConfig;
+  /** The configuration in force (it changes on reload). */
+  config: () => GatewayConfig;
   adminToken: string | undefined;
   strategy(): string;
   setStrategy(name: string, source: string): void;
@@ -70,7 +71,7 @@ export function adminRouter(deps: AdminDeps): express.Router {
     deps.setStrategy(strategy, 'admin API');
     res.json({ strategy: deps.strategy() });
   });
-  router.get('/admin/config', (_req, res) => void res.json(maskSecrets(deps.config)));
+  router.get('/admin/config', (_req, res) => void res.json(maskSecrets(deps.config())));
   return router;
 }
 

@@ -21,4 +21,5 @@ export function applyReload(gateway: Gateway, current: GatewayConfig, next: Gate
   const balancingRest = JSON.stringify({ ...next.balancing, strategy: '' }) !== JSON.stringify({ ...current.balancing, strategy: '' });
   if (balancingRest) restartOnly.push('balancing (other than strategy)');
   if (restartOnly.length > 0) logger.warn({ keys: restartOnly }, 'config changes that take effect only after a restart');
+  gateway.setEffectiveConfig(next);
 }

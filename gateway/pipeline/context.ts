@@ -17,6 +17,8 @@ export interface RequestContext {
   startedAt: number;
   /** Absolute `now()` by which the client must have an answer. */
   deadline: number;
+  /** The client lowered the deadline (X-Infergate-Timeout-Ms): its expiry is no fault of the worker. */
+  deadlineFromClient: boolean;
   /** Aborted when the client goes away before its response is complete. */
   clientGone: AbortSignal;
   body: Buffer;

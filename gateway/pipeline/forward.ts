@@ -28,7 +28,7 @@ const DROPPED_REQUEST_HEADERS = [
   'authorization', 'x-api-key', 'proxy-authorization', 'cookie',
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect',
 ];
-const DROPPED_RESPONSE_HEADERS = ['connection', 'keep-alive', 'proxy-connection', 'trailer', 'upgrade', 'set-cookie'];
+const DROPPED_RESPONSE_HEADERS = ['connection', 'keep-alive', 'proxy-connection', 'trailer', 'upgrade', 'set-cookie', HEADER_QUEUE_DEPTH];
 
 export interface ForwardDeps {
   select: Selector;
@@ -84,7 +84,9 @@ export function createForwarder(deps: ForwardDeps): { forward(ctx: RequestContex
       const timer = setTimeout(() => {
         proxyReq?.destroy();
         if (responded) ctx.res.destroy(); // headers already went out: only a broken connection can tell the client
-        finish(new AttemptError(new UpstreamFailure('the deadline passed before the worker answered', 'timeout'), true));
+        // A deadline the client shortened says nothing about the worker: counting it would let any
+        // client open a healthy worker's breaker with X-Infergate-Timeout-Ms: 1.
+        finish(new AttemptError(new UpstreamFailure('the deadline passed before the worker answered', 'timeout', !ctx.deadlineFromClient), true));
       }, Math.max(0, ctx.deadline - deps.now()));
       const onClientGone = (): void => {
         proxyReq?.destroy();
@@ -96,32 +98,27 @@ export function createForwarder(deps: ForwardDeps): { forward(ctx: RequestContex
         ctx,
         upstream,
         onRequest(req) {
+          // Called from the request's own 'socket' event (that is when http-proxy emits proxyReq),
+          // so the socket is here now: a listener for that event would never fire.
           proxyReq = req;
-          for (const name of DROPPED_REQUEST_HEADERS) req.removeHeader(name);
-          for (const name of connectionTokens(ctx.req.headers.connection)) req.removeHeader(name);
-          req.setHeader('content-length', ctx.body.length);
-          req.setHeader(HEADER_REQUEST_ID, ctx.requestId);
-          req.setHeader('x-forwarded-for', ctx.req.socket.remoteAddress ?? '');
-          req.setHeader('x-forwarded-proto', 'encrypted' in ctx.req.socket ? 'https' : 'http');
-          req.setHeader(HEADER_TIMEOUT_MS, String(Math.max(1, Math.floor(ctx.deadline - deps.now()))));
-          req.once('socket', (socket) => {
-            if (!socket.connecting) {
-              connected = true; // a reused keep-alive socket: the worker may see this request
-              return;
-            }
-            const connectTimer = setTimeout(() => req.destroy(new Error(`no connection within ${deps.connectTimeoutMs} ms`)), deps.connectTimeoutMs);
-            socket.once('connect', () => {
-              clearTimeout(connectTimer);
-              connected = true;
-            });
-            socket.once('close', () => clearTimeout(connectTimer));
+          const socket = req.socket!;
+          if (!socket.connecting) {
+            connected = true; // a reused keep-alive socket: the worker may see this request
+            return;
+          }
+          const connectTimer = setTimeout(() => req.destroy(new Error(`no connection within ${deps.connectTimeoutMs} ms`)), deps.connectTimeoutMs);
+          socket.once('connect', () => {
+            clearTimeout(connectTimer);
+            connected = true;
           });
+          socket.once('close', () => clearTimeout(connectTimer));
         },
         onResponse(res) {
           responded = true;
           const status = res.statusCode ?? 502;
           const depth = Number(res.headers[HEADER_QUEUE_DEPTH]);
           if (Number.isFinite(depth)) upstream.queueDepth = depth;
+          for (const name of connectionTokens(res.headers.connection)) delete res.headers[name];
           for (const name of DROPPED_RESPONSE_HEADERS) delete res.headers[name];
           res.headers[HEADER_WORKER] = upstream.id;
           res.headers[HEADER_REQUEST_ID] = ctx.requestId;
@@ -139,7 +136,19 @@ export function createForwarder(deps: ForwardDeps): { forward(ctx: RequestContex
         },
       };
       current.set(ctx.req, attempt);
-      const options: AttemptOptions = { target: upstream.url.origin, agent: upstream.agent, buffer: Readable.from([ctx.body]), attempt };
+      const options: AttemptOptions = {
+        target: upstream.url.origin,
+        agent: upstream.agent,
+        buffer: Readable.from([ctx.body]),
+        headers: {
+          'content-length': String(ctx.body.length),
+          [HEADER_REQUEST_ID]: ctx.requestId,
+          'x-forwarded-for': ctx.req.socket.remoteAddress ?? '',
+          'x-forwarded-proto': 'encrypted' in ctx.req.socket ? 'https' : 'http',
+          [HEADER_TIMEOUT_MS]: String(Math.max(1, Math.floor(ctx.deadline - deps.now()))),
+        },
+        attempt,
+      };
       proxy.web(ctx.req, ctx.res, options, (err: Error) => {
         if (responded) {
           ctx.res.destroy();
@@ -153,6 +162,7 @@ export function createForwarder(deps: ForwardDeps): { forward(ctx: RequestContex
 
   async function forward(ctx: RequestContext): Promise<void> {
     deps.budget.recordRequest(deps.now());
+    stripRequestHeaders(ctx.req);
     for (;;) {
       const upstream = await deps.select(ctx);
       ctx.upstream = upstream;
@@ -182,7 +192,21 @@ function isBreakerRejection(err: unknown): boolean {
   return (err as { code?: string } | null)?.code === 'EOPENBREAKER';
 }
 
-function connectionTokens(value: string | undefined): string[] {
+/**
+ * Removes credentials and hop-by-hop headers from the incoming request's own header object, which
+ * http-proxy copies for every attempt. Done here rather than in its `proxyReq` event, which
+ * http-proxy skips for requests carrying `Expect` (web-incoming.js), so no request can bypass it.
+ */
+function stripRequestHeaders(req: IncomingMessage): void {
+  const headers = req.headers;
+  for (const name of connectionTokens(headers.connection)) delete headers[name];
+  for (const name of DROPPED_REQUEST_HEADERS) delete headers[name];
+  delete headers['x-forwarded-for']; // replaced with the real peer, never trusted from the client
+  delete headers['x-forwarded-proto'];
+}
+
+function connectionTokens(value: string | string[] | undefined): string[] {
+  if (Array.isArray(value)) value = value.join(',');
   return value === undefined ? [] : value.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t.length > 0);
 }
 

@@ -23,6 +23,7 @@ export function deadlineStage(options: { requestMs: number }, deps: { now: () =>
   if (!(options.requestMs > 0)) throw new Error('deadline stage: requestMs must be positive');
   return (ctx) => {
     const asked = parseTimeoutHeader(ctx.req.headers[HEADER_TIMEOUT_MS]);
+    ctx.deadlineFromClient = asked !== undefined && asked < options.requestMs;
     ctx.deadline = ctx.startedAt + Math.min(options.requestMs, asked ?? Infinity);
   };
 }
@@ -74,6 +75,7 @@ export function buildInferencePipeline(config: GatewayConfig, deps: PipelineDeps
       req, res, route, requestId,
       startedAt: now,
       deadline: now + config.timeouts.requestMs,
+      deadlineFromClient: false,
       clientGone: aborter.signal,
       body: EMPTY,
       tried: new Set(),
