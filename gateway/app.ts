@@ -15,6 +15,12 @@ import { sendError } from '../shared/http/respond.ts';
 import type { Logger } from '../shared/logger.ts';
 import { HEADER_REQUEST_ID } from '../shared/protocol/headers.ts';
 import { adminRouter } from './admin/admin-app.ts';
+import { createJwtVerifier, type AsymmetricAlgorithm, type HmacAlgorithm, type JwtKeyConfig } from './auth/jwt-verifier.ts';
+import type { KeyStore } from './auth/key-store.ts';
+import { createApiKeyVerifier } from './auth/key-verifier.ts';
+import { authenticateStage, authorizeStage } from './pipeline/authenticate.ts';
+import { throttleStage } from './pipeline/throttle.ts';
+import type { RateLimiter } from './throttle/limiter.ts';
 import { createStrategy } from './balancing/registry.ts';
 import type { BalancingStrategy } from './balancing/strategy.ts';
 import type { GatewayConfig } from './config/schema.ts';
@@ -33,6 +39,10 @@ export interface GatewayDeps {
   logger: Logger;
   now: () => number;
   rng: () => number;
+  /** API-key store (file or Redis), opened by main.ts; required when auth.apiKeys.enabled. */
+  keyStore?: KeyStore;
+  /** Rate limiter (memory, or Redis with failover), made by main.ts; required when throttling. */
+  limiter?: RateLimiter;
   version?: string;
   /** Admin token (the environment's INFERGATE_ADMIN_TOKEN wins over the config file's, in main.ts). */
   adminToken?: string | undefined;
@@ -88,12 +98,28 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     },
     onUpstreamResponse: (_ctx, upstream, _status, ms) => metrics.upstreamDuration.observe({ worker: upstream.id }, ms / 1000),
   });
+  const apiKeys = config.auth.apiKeys.enabled && deps.keyStore !== undefined
+    ? createApiKeyVerifier(deps.keyStore, { cacheTtlMs: config.auth.apiKeys.cacheTtlMs })
+    : undefined;
+  const jwt = config.auth.jwt.keys.length === 0 ? undefined : createJwtVerifier({
+    keys: config.auth.jwt.keys.map(toJwtKeyConfig),
+    ...(config.auth.jwt.issuer !== undefined && { issuer: config.auth.jwt.issuer }),
+    ...(config.auth.jwt.audience !== undefined && { audience: config.auth.jwt.audience }),
+    maxLifetimeSec: config.auth.jwt.maxLifetimeSec,
+    clockToleranceSec: config.auth.jwt.clockToleranceSec,
+    modelsClaim: config.auth.jwt.modelsClaim,
+    planClaim: config.auth.jwt.planClaim,
+  });
+  if (config.throttle.enabled && deps.limiter === undefined) throw new Error('throttling is enabled but no rate limiter was given');
   const inference = buildInferencePipeline(config, {
     logger,
     now,
+    authenticate: [authenticateStage(config.auth, { apiKeys, jwt }), authorizeStage()],
+    throttle: config.throttle.enabled ? throttleStage(config.throttle, { limiter: deps.limiter!, logger }) : undefined,
     forward: (ctx) => forwarder.forward(ctx),
     onDone: (ctx, status) => {
       const worker = ctx.upstream?.id ?? 'none';
+      if (status === 401 || status === 403) metrics.authFailures.inc({ reason: String(status) });
       metrics.requests.inc({ model: ctx.route.model, status: String(status), worker });
       metrics.requestDuration.observe({ model: ctx.route.model }, (now() - ctx.startedAt) / 1000);
       logger.info({ request_id: ctx.requestId, method: ctx.req.method, path: ctx.req.url, model: ctx.route.model, status, worker, ms: Math.round((now() - ctx.startedAt) * 100) / 100, retries: ctx.retries }, 'request');
@@ -168,8 +194,16 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     close() {
       pool.close();
       forwarder.close();
+      apiKeys?.close();
     },
   };
+}
+
+function toJwtKeyConfig(key: GatewayConfig['auth']['jwt']['keys'][number]): JwtKeyConfig {
+  const kid = key.kid === undefined ? {} : { kid: key.kid };
+  if (key.secret !== undefined) return { ...kid, algorithms: key.algorithms as HmacAlgorithm[], secret: key.secret };
+  if (key.publicKeyFile !== undefined) return { ...kid, algorithms: key.algorithms as AsymmetricAlgorithm[], publicKeyFile: key.publicKeyFile };
+  return { jwksFile: key.jwksFile!, algorithms: key.algorithms as AsymmetricAlgorithm[] };
 }
 
 function notFound(req: Request): never {

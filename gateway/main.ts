@@ -8,6 +8,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorBody, InfergateError } from '../shared/errors.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
@@ -15,13 +16,20 @@ import { PACKAGE_VERSION } from '../shared/version.ts';
 import { buildGateway } from './app.ts';
 import { ConfigError, deepFreeze, parseGatewayConfig, readConfigFile, setPath } from './config/load.ts';
 import { applyReload } from './config/reload.ts';
+import type { KeyStore } from './auth/key-store.ts';
+import { openKeyStore } from './auth/open-key-store.ts';
+import { FailoverLimiter } from './throttle/failover-limiter.ts';
+import type { RateLimiter } from './throttle/limiter.ts';
+import { MemoryLimiter } from './throttle/memory-limiter.ts';
+import { RedisLimiter } from './throttle/redis-limiter.ts';
 import type { GatewayConfig } from './config/schema.ts';
 
 export const GATEWAY_USAGE = `infergate gateway [--config <file>] [--port <p>] [--host <h>] [--admin-port <p>]
-                  [--workers <url,url,...>] [--strategy <name>]
+                  [--workers <url,url,...>] [--strategy <name>] [--redis <url>] [--allow-anonymous]
   The public endpoint: authenticates, throttles and balances inference requests across workers.
-  Flags override the config file; INFERGATE_ADMIN_TOKEN, INFERGATE_WORKERS, INFERGATE_PORT and
-  INFERGATE_ADMIN_PORT override both. See docs/configuration.md for every key.`;
+  Flags override the environment (INFERGATE_ADMIN_TOKEN, INFERGATE_WORKERS, INFERGATE_PORT,
+  INFERGATE_ADMIN_PORT, INFERGATE_JWT_SECRET, REDIS_URL), which overrides the config file.
+  --allow-anonymous serves requests without credentials (local trials). See docs/configuration.md.`;
 
 const FLAG_PATHS: Record<string, string> = { port: 'listen.port', host: 'listen.host', 'admin-port': 'admin.port', strategy: 'balancing.strategy' };
 
@@ -34,6 +42,10 @@ export async function resolveGatewayConfig(flags: Record<string, string | undefi
   if (env.INFERGATE_ADMIN_PORT) setPath(raw, 'admin.port', numeric(env.INFERGATE_ADMIN_PORT));
   if (env.INFERGATE_WORKERS) raw.workers = env.INFERGATE_WORKERS.split(',').filter(Boolean).map((url) => ({ url: url.trim() }));
   if (env.LOG_LEVEL) raw.logLevel = env.LOG_LEVEL;
+  if (env.REDIS_URL) setPath(raw, 'redis.url', env.REDIS_URL);
+  if (env.INFERGATE_JWT_SECRET) applyJwtSecret(raw, env.INFERGATE_JWT_SECRET);
+  if (flags.redis !== undefined) setPath(raw, 'redis.url', flags.redis);
+  if (flags['allow-anonymous'] !== undefined) setPath(raw, 'auth.anonymous.enabled', true);
   for (const [flag, path] of Object.entries(FLAG_PATHS)) {
     const value = flags[flag];
     if (value !== undefined) setPath(raw, path, path.endsWith('port') ? numeric(value) : value);
@@ -42,12 +54,24 @@ export async function resolveGatewayConfig(flags: Record<string, string | undefi
   return deepFreeze(parseGatewayConfig(raw, source));
 }
 
+/** INFERGATE_JWT_SECRET: the secret of the configured HS* key, or a new HS256 key when there is none. */
+function applyJwtSecret(raw: Record<string, unknown>, secret: string): void {
+  const auth = (raw.auth ??= {}) as Record<string, unknown>;
+  const jwt = (auth.jwt ??= {}) as Record<string, unknown>;
+  const keys = (Array.isArray(jwt.keys) ? jwt.keys : []) as Array<Record<string, unknown>>;
+  const hmac = keys.find((k) => Array.isArray(k.algorithms) && (k.algorithms as string[]).some((a) => a.startsWith('HS')));
+  if (hmac !== undefined) hmac.secret = secret;
+  else keys.push({ algorithms: ['HS256'], secret });
+  jwt.keys = keys;
+}
+
 export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
       config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, 'admin-port': { type: 'string' },
-      workers: { type: 'string' }, strategy: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      workers: { type: 'string' }, strategy: { type: 'string' }, redis: { type: 'string' }, 'allow-anonymous': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
@@ -55,7 +79,8 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
     console.log(GATEWAY_USAGE);
     return 0;
   }
-  const flags = values as Record<string, string | undefined>;
+  const { help: _help, ...stringFlags } = values;
+  const flags: Record<string, string | undefined> = { ...stringFlags, 'allow-anonymous': values['allow-anonymous'] ? 'yes' : undefined };
   let config: GatewayConfig;
   try {
     config = await resolveGatewayConfig(flags, env);
@@ -67,7 +92,17 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
     throw err;
   }
   const logger = createLogger({ name: 'infergate-gateway', level: config.logLevel });
-  const gateway = buildGateway(config, { logger, now: () => performance.now(), rng: Math.random, version: PACKAGE_VERSION, adminToken: env.INFERGATE_ADMIN_TOKEN ?? config.admin.token });
+  const shared = await openSharedState(config, logger);
+  const gateway = buildGateway(config, {
+    logger,
+    now: () => performance.now(),
+    rng: Math.random,
+    version: PACKAGE_VERSION,
+    adminToken: env.INFERGATE_ADMIN_TOKEN ?? config.admin.token,
+    ...(shared.keyStore !== undefined && { keyStore: shared.keyStore }),
+    ...(shared.limiter !== undefined && { limiter: shared.limiter }),
+  });
+  shared.onFallback = () => gateway.metrics.rateLimitFallbacks.inc();
   await gateway.start();
 
   const serverOptions = {
@@ -128,9 +163,10 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
         adminServer.closeAllConnections();
       }, config.timeouts.requestMs);
       force.unref();
-      void closed.then(() => {
+      void closed.then(async () => {
         clearTimeout(force);
         gateway.close();
+        await shared.close();
         logger.info('gateway stopped');
         resolve();
       });
@@ -139,6 +175,50 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
     process.on('SIGINT', () => stop('SIGINT'));
   });
   return 0;
+}
+
+interface SharedState {
+  keyStore: KeyStore | undefined;
+  limiter: RateLimiter | undefined;
+  onFallback: () => void;
+  close(): Promise<void>;
+}
+
+/**
+ * The key store and rate limiter: in Redis when `redis.url` is set (shared by every replica), else
+ * embedded — keys in a local file, buckets in memory — which is logged, so nobody runs several
+ * replicas on embedded state by mistake.
+ */
+async function openSharedState(config: GatewayConfig, logger: Logger): Promise<SharedState> {
+  const url = config.redis.url;
+  const state: SharedState = { keyStore: undefined, limiter: undefined, onFallback: () => undefined, close: async () => undefined };
+  if (config.auth.apiKeys.enabled) {
+    state.keyStore = await openKeyStore(url !== undefined ? { kind: 'redis', url } : { kind: 'file', path: resolve(config.auth.apiKeys.file) });
+  }
+  let redisLimiter: RedisLimiter | undefined;
+  if (config.throttle.enabled) {
+    if (url === undefined) {
+      state.limiter = new MemoryLimiter();
+    } else {
+      redisLimiter = new RedisLimiter({ url, deadlineMs: config.redis.decisionDeadlineMs, onConnectionError: (err) => logger.debug({ err: err.message }, 'rate-limit Redis connection error') });
+      state.limiter = new FailoverLimiter(redisLimiter, {
+        policy: config.throttle.onStoreFailure,
+        onFallback: () => state.onFallback(),
+        onStateChange: (change, err) => {
+          if (change === 'degraded') logger.error({ err: err?.message, policy: config.throttle.onStoreFailure }, 'rate-limit store unavailable: deciding locally (fail open) or refusing (fail closed)');
+          else logger.info('rate-limit store answering again: shared limiting resumed');
+        },
+      });
+    }
+  }
+  logger.info(url === undefined
+    ? { keys: config.auth.apiKeys.enabled ? resolve(config.auth.apiKeys.file) : 'disabled', buckets: 'memory' }
+    : { redis: url.replace(/\/\/[^@]*@/, '//***@'), onStoreFailure: config.throttle.onStoreFailure }, url === undefined ? 'embedded state: API keys in a local file, rate-limit buckets in memory (one replica only)' : 'shared state in Redis');
+  state.close = async () => {
+    await state.keyStore?.close();
+    await redisLimiter?.close();
+  };
+  return state;
 }
 
 async function listen(server: Server | HttpsServer, port: number, host: string, scheme: string): Promise<string> {

@@ -9,6 +9,9 @@ export interface GatewayMetrics {
   upstreamDuration: Histogram<'worker'>;
   retries: Counter<'reason'>;
   breakerTransitions: Counter<'worker' | 'state'>;
+  /** Rate-limit decisions the shared store could not make (decided locally, or refused). */
+  rateLimitFallbacks: Counter;
+  authFailures: Counter<'reason'>;
 }
 
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -53,5 +56,7 @@ export function createGatewayMetrics(pool: Pool, strategyName: () => string): Ga
     upstreamDuration: new Histogram({ name: 'infergate_gateway_upstream_duration_seconds', help: 'Time a worker took to answer, per worker', labelNames: ['worker'] as const, buckets: BUCKETS, registers }),
     retries: new Counter({ name: 'infergate_gateway_retries_total', help: 'Requests retried on another worker, by reason', labelNames: ['reason'] as const, registers }),
     breakerTransitions: new Counter({ name: 'infergate_gateway_breaker_transitions_total', help: 'Breaker state changes per worker', labelNames: ['worker', 'state'] as const, registers }),
+    rateLimitFallbacks: new Counter({ name: 'infergate_gateway_ratelimit_store_fallbacks_total', help: 'Rate-limit decisions made without the shared store (fail open: local bucket; fail closed: refused)', registers }),
+    authFailures: new Counter({ name: 'infergate_gateway_auth_failures_total', help: 'Requests refused by authentication or authorization, by status code', labelNames: ['reason'] as const, registers }),
   };
 }

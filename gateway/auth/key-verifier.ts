@@ -86,13 +86,18 @@ export function createApiKeyVerifier(store: KeyStore, options: ApiKeyVerifierOpt
   // A Map iterates in insertion order: re-inserting on a hit keeps the least recently used first.
   const cache = new Map<string, Entry>();
   const inFlight = new Map<string, Promise<KeyRecord | undefined>>();
-  let generation = 0;
+  /** Ids invalidated while their lookup was in flight: the answer may predate the change. */
+  const stale = new Set<string>();
   const stats: ApiKeyVerifierStats = { storeLookups: 0, cacheHits: 0, malformed: 0 };
 
   const unsubscribe = store.onInvalidate((id) => {
-    generation++;
-    if (id === undefined) cache.clear();
-    else cache.delete(id);
+    if (id === undefined) {
+      cache.clear();
+      for (const pending of inFlight.keys()) stale.add(pending);
+    } else {
+      cache.delete(id);
+      if (inFlight.has(id)) stale.add(id);
+    }
   });
 
   const remember = (id: string, record: KeyRecord | undefined, at: number): void => {
@@ -112,11 +117,13 @@ export function createApiKeyVerifier(store: KeyStore, options: ApiKeyVerifierOpt
     let pending = inFlight.get(id);
     if (pending === undefined) {
       stats.storeLookups++;
-      const startedAt = generation;
       pending = store.get(id).then((record) => {
-        if (generation === startedAt) remember(id, record, now());
+        if (!stale.has(id)) remember(id, record, now());
         return record;
-      }).finally(() => inFlight.delete(id));
+      }).finally(() => {
+        inFlight.delete(id);
+        stale.delete(id);
+      });
       inFlight.set(id, pending);
     }
     return pending;

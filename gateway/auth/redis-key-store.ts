@@ -169,7 +169,7 @@ class RedisKeyStore implements KeyStore {
       const failed = results?.find(([err]) => err !== null)?.[0];
       if (results === null || failed) throw failed ?? new Error('transaction aborted');
     });
-    this.#publish(created.record.id);
+    // Not published: a fresh random id cannot be in anyone's cache, not even as "unknown".
     return created;
   }
 
@@ -251,7 +251,9 @@ class RedisKeyStore implements KeyStore {
     }
   }
 
+  /** Tells this process's caches at once, and every other replica through pub/sub. */
   #publish(id: string): void {
+    this.#hub.emit(id);
     this.#client.publish(this.#channel, id).catch((err: Error) => this.#onError(err));
   }
 

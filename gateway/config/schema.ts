@@ -13,6 +13,32 @@ const WorkerSchema = z.strictObject({
   weight: z.number().positive().max(1000).default(1),
 });
 
+const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
+
+/** One JWT verification key with the algorithms pinned to it: HMAC keys never verify RS/ES tokens and vice versa. */
+const JwtKeySchema = z.strictObject({
+  /** Matched against the token header's `kid`; a key without one matches tokens without one. */
+  kid: z.string().min(1).optional(),
+  algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1),
+  /** HS*: the shared secret (INFERGATE_JWT_SECRET overrides it). At least 32 characters. */
+  secret: z.string().min(32).optional(),
+  /** RS*, PS*, ES*: a PEM public key... */
+  publicKeyFile: z.string().optional(),
+  /** ...or a JWKS file whose keys are selected by `kid`. */
+  jwksFile: z.string().optional(),
+}).superRefine((key, ctx) => {
+  const hmac = key.algorithms.filter((a) => a.startsWith('HS'));
+  if (hmac.length > 0 && hmac.length < key.algorithms.length) ctx.addIssue({ code: 'custom', message: 'a key is either HMAC (HS*) or public-key (RS/PS/ES*), never both', path: ['algorithms'] });
+  if (hmac.length > 0 && key.secret === undefined) ctx.addIssue({ code: 'custom', message: 'HS* algorithms need a secret', path: ['secret'] });
+  if (hmac.length > 0 && (key.publicKeyFile ?? key.jwksFile) !== undefined) ctx.addIssue({ code: 'custom', message: 'an HS* key takes a secret, not a public key', path: ['publicKeyFile'] });
+  if (hmac.length === 0 && (key.publicKeyFile === undefined) === (key.jwksFile === undefined)) ctx.addIssue({ code: 'custom', message: 'RS/PS/ES* keys need exactly one of publicKeyFile or jwksFile', path: ['publicKeyFile'] });
+});
+
+const RatePlanSchema = z.strictObject({
+  ratePerSec: z.number().positive(),
+  burst: z.number().int().positive(),
+});
+
 export const GatewayConfigSchema = z.strictObject({
   listen: z.strictObject({
     host: z.string().default('0.0.0.0'),
@@ -88,6 +114,61 @@ export const GatewayConfigSchema = z.strictObject({
     allowedOrigins: z.array(z.string()).default([]),
     maxAgeSeconds: z.number().int().min(0).default(600),
   }).default({ allowedOrigins: [], maxAgeSeconds: 600 }),
+  /** Shared state for several gateway replicas; absent = embedded mode (keys in a file, buckets in memory). */
+  redis: z.strictObject({
+    /** redis://[user:password@]host:port[/db]; REDIS_URL overrides it. */
+    url: z.string().optional(),
+    /** Longest a rate-limit decision waits for Redis before `throttle.onStoreFailure` applies. */
+    decisionDeadlineMs: z.number().int().min(1).max(1000).default(50),
+  }).default({ decisionDeadlineMs: 50 }),
+  auth: z.strictObject({
+    anonymous: z.strictObject({
+      /** Serve requests that carry no credential, as the principal `anonymous`. */
+      enabled: z.boolean().default(false),
+      /** Models anonymous callers may use; [] = all. */
+      models: z.array(z.string()).default([]),
+      /** Rate plan of anonymous callers; none = not throttled. */
+      plan: z.string().optional(),
+    }).default({ enabled: false, models: [] }),
+    apiKeys: z.strictObject({
+      enabled: z.boolean().default(true),
+      /** The embedded key store when no Redis is configured (SHA-256 digests only, mode 0600). */
+      file: z.string().default('.infergate/keys.json'),
+      /** A verified key is trusted this long without asking the store; bounds revocation delay. */
+      cacheTtlMs: z.number().int().min(0).max(60_000).default(2000),
+    }).default({ enabled: true, file: '.infergate/keys.json', cacheTtlMs: 2000 }),
+    jwt: z.strictObject({
+      keys: z.array(JwtKeySchema).default([]),
+      /** Required `iss` when set. */
+      issuer: z.string().optional(),
+      /** Required `aud` when set. */
+      audience: z.string().optional(),
+      /** Longest lifetime (exp - iat) accepted. */
+      maxLifetimeSec: z.number().int().positive().default(86_400),
+      clockToleranceSec: z.number().int().min(0).max(300).default(5),
+      /** Claim listing the models a token may use (array or space-separated). */
+      modelsClaim: z.string().default('models'),
+      /** Claim naming the token's rate plan. */
+      planClaim: z.string().default('plan'),
+    }).default({ keys: [], maxLifetimeSec: 86_400, clockToleranceSec: 5, modelsClaim: 'models', planClaim: 'plan' }),
+  }).default({
+    anonymous: { enabled: false, models: [] },
+    apiKeys: { enabled: true, file: '.infergate/keys.json', cacheTtlMs: 2000 },
+    jwt: { keys: [], maxLifetimeSec: 86_400, clockToleranceSec: 5, modelsClaim: 'models', planClaim: 'plan' },
+  }),
+  throttle: z.strictObject({
+    enabled: z.boolean().default(true),
+    /** Named plans; a key or token names one (or carries its own rate and burst). */
+    plans: z.record(z.string(), RatePlanSchema).default({}),
+    /** The plan of a principal that names none; none = such principals are not throttled. */
+    defaultPlan: z.string().optional(),
+    /** One bucket per principal and model instead of per principal. */
+    perModel: z.boolean().default(false),
+    /** What a request costs: 1, or its batch size (read from the V2 JSON or the binary header only). */
+    cost: z.enum(['request', 'batch']).default('request'),
+    /** Redis unreachable or slow: `open` = fall back to a local bucket (logged, counted); `closed` = 503. */
+    onStoreFailure: z.enum(['open', 'closed']).default('open'),
+  }).default({ enabled: true, plans: {}, perModel: false, cost: 'request', onStoreFailure: 'open' }),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

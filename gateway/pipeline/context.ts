@@ -1,5 +1,6 @@
 /** The state one inference request carries through the gateway pipeline. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Principal } from '../auth/principal.ts';
 import type { Upstream } from '../upstreams/upstream.ts';
 
 export interface InferenceRoute {
@@ -22,6 +23,8 @@ export interface RequestContext {
   /** Aborted when the client goes away before its response is complete. */
   clientGone: AbortSignal;
   body: Buffer;
+  /** Set by the authenticate stage. */
+  principal: Principal | undefined;
   /** Workers already tried for this request: a retry goes elsewhere. */
   tried: Set<string>;
   upstream: Upstream | undefined;

@@ -3,8 +3,11 @@
  * its options when built; a stage either returns (next stage runs) or throws an InfergateError
  * (the error responder answers). docs/gateway.md draws the same list with each stage's errors.
  *
- *   request-id → deadline → [authenticate → throttle: the auth issue] → read-body → select-upstream
+ *   request-id → deadline → authenticate → authorize → throttle → read-body → select-upstream
  *   → forward → (error responder)
+ *
+ * With `throttle.cost: batch` the throttle reads the batch size from the body, so it moves after
+ * read-body; with cost 1 it runs first, so a throttled client never makes the gateway buffer a body.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InfergateError, toInfergateError } from '../../shared/errors.ts';
@@ -42,16 +45,22 @@ export interface PipelineDeps {
   logger: Logger;
   now: () => number;
   forward: Stage;
-  /** Stages between deadline and read-body (authentication, throttling). */
-  policy?: Stage[];
+  /** Authentication and authorization, run before the body is read. */
+  authenticate: Stage[];
+  /** Undefined when throttling is off. */
+  throttle: Stage | undefined;
   onDone?(ctx: RequestContext, status: number): void;
 }
 
 export function buildInferencePipeline(config: GatewayConfig, deps: PipelineDeps): (req: IncomingMessage, res: ServerResponse, route: InferenceRoute) => void {
+  const throttle = deps.throttle === undefined ? [] : [deps.throttle];
+  const costFromBody = config.throttle.cost === 'batch';
   const stages: Stage[] = [
     deadlineStage(config.timeouts, deps),
-    ...(deps.policy ?? []),
+    ...deps.authenticate,
+    ...(costFromBody ? [] : throttle),
     readBodyStage(config.limits),
+    ...(costFromBody ? throttle : []),
     deps.forward,
   ];
   const { logger } = deps;
@@ -78,6 +87,7 @@ export function buildInferencePipeline(config: GatewayConfig, deps: PipelineDeps
       deadlineFromClient: false,
       clientGone: aborter.signal,
       body: EMPTY,
+      principal: undefined,
       tried: new Set(),
       upstream: undefined,
       retries: 0,
@@ -85,7 +95,7 @@ export function buildInferencePipeline(config: GatewayConfig, deps: PipelineDeps
     res.once('finish', () => deps.onDone?.(ctx, res.statusCode));
     run(ctx).catch((err: unknown) => {
       const error = toInfergateError(err);
-      const fields = { request_id: requestId, model: route.model, status: error.status, code: error.code, worker: ctx.upstream?.id };
+      const fields = { request_id: requestId, model: route.model, status: error.status, code: error.code, worker: ctx.upstream?.id, subject: ctx.principal?.subject };
       if (error.status >= 500) logger.error({ ...fields, err: err instanceof InfergateError ? undefined : err }, error.message);
       else logger.info(fields, error.message);
       if (res.headersSent || res.destroyed) return;

@@ -1,19 +1,33 @@
 /**
  * `infergate up` (what `npm start` runs): one gateway in this process and N local workers as
  * supervised child processes serving the demo models (or --models). Embedded defaults: no Redis
- * needed. Prints the public URL, the admin token and a ready-to-paste curl; Ctrl-C drains and stops
- * everything.
+ * needed. Prints the public URL, the admin token, a freshly created API key and a ready-to-paste
+ * curl; Ctrl-C drains and stops everything.
  */
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { keyStoreLocation, openKeyStore } from '../../gateway/auth/open-key-store.ts';
+import { readConfigFile } from '../../gateway/config/load.ts';
 import { runGateway } from '../../gateway/main.ts';
 import { WorkerSupervisor } from './supervisor.ts';
 
 export const UP_USAGE = `infergate up [--port 8080] [--admin-port 8081] [--workers <n>] [--models <dir>] [--config <file>] [--host 127.0.0.1]
   A gateway and <n> local workers (default: one per CPU core, at least 2) serving <dir> (default: the demo models).`;
+
+/** Creates an API key in the store the gateway will use (the local key file, or Redis). */
+async function createLocalKey(configPath: string | undefined, env: NodeJS.ProcessEnv): Promise<string> {
+  const raw = (configPath === undefined ? {} : await readConfigFile(configPath)) as Record<string, unknown>;
+  if (env.REDIS_URL) raw.redis = { ...(raw.redis as object | undefined), url: env.REDIS_URL };
+  const store = await openKeyStore(keyStoreLocation(raw, process.cwd()));
+  try {
+    return (await store.create({ name: `infergate up ${new Date().toISOString()}`, models: '*' })).key;
+  } finally {
+    await store.close();
+  }
+}
 
 export async function runUp(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const { values } = parseArgs({
@@ -39,23 +53,25 @@ export async function runUp(argv: string[], env: NodeJS.ProcessEnv = process.env
   const urls = await supervisor.start();
 
   const adminToken = env.INFERGATE_ADMIN_TOKEN ?? randomBytes(18).toString('base64url');
+  const apiKey = await createLocalKey(values.config, env);
   const gatewayArgs = ['--port', values.port!, '--admin-port', values['admin-port']!, '--host', values.host!, '--workers', urls.join(','), ...(values.config ? ['--config', values.config] : [])];
   const shownHost = values.host === '0.0.0.0' ? '127.0.0.1' : values.host!;
   // The gateway's own handlers drain it; the workers are told to stop after it (and not restarted
   // if the signal reached them first, as Ctrl-C does for the whole process group).
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => supervisor.stopping());
   const gatewayDone = runGateway(gatewayArgs, { ...env, INFERGATE_ADMIN_TOKEN: adminToken });
-  if (values.port !== '0') {
-    process.stderr.write([
-      '',
-      `infergate is up: gateway http://${shownHost}:${values.port} in front of ${count} workers (${urls.join(', ')})`,
-      `admin API: http://127.0.0.1:${values['admin-port']}  token: ${env.INFERGATE_ADMIN_TOKEN ? '(from INFERGATE_ADMIN_TOKEN)' : adminToken}`,
-      'try:',
-      `  curl -s http://${shownHost}:${values.port}/v2/models/iris/infer -H 'content-type: application/json' \\`,
-      `    -d '{"inputs":[{"name":"features","datatype":"FP32","shape":[1,4],"data":[5.1,3.5,1.4,0.2]}]}'`,
-      '',
-    ].join('\n'));
-  }
+  // For people, not logs: the key and the admin token are shown once, here, and never logged.
+  const port = values.port === '0' ? '<port>' : values.port;
+  process.stdout.write([
+    '',
+    `infergate is up: gateway http://${shownHost}:${port} in front of ${count} workers (${urls.join(', ')})`,
+    `admin API: http://127.0.0.1:${values['admin-port']}  token: ${env.INFERGATE_ADMIN_TOKEN ? '(from INFERGATE_ADMIN_TOKEN)' : adminToken}`,
+    `a fresh API key for you: ${apiKey}`,
+    'try:',
+    `  curl -s http://${shownHost}:${port}/v2/models/iris/infer -H 'Authorization: Bearer ${apiKey}' \\`,
+    `    -H 'content-type: application/json' -d '{"inputs":[{"name":"features","datatype":"FP32","shape":[1,4],"data":[5.1,3.5,1.4,0.2]}]}'`,
+    '',
+  ].join('\n'));
   const code = await gatewayDone;
   await supervisor.stop();
   return code;

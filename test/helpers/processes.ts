@@ -113,10 +113,16 @@ export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
  * Starts `infergate gateway` on free ports in front of `workers` and waits until every worker is
  * admitted. `args` may add --config, --strategy, etc.
  */
-export async function startGateway(t: TestContext | undefined, workers: string[], options: StartOptions & { waitForWorkers?: boolean } = {}): Promise<RunningGateway> {
+export async function startGateway(t: TestContext | undefined, workers: string[], options: StartOptions & { waitForWorkers?: boolean; requireAuth?: boolean } = {}): Promise<RunningGateway> {
   const proc = await startProcess(t, 'gateway', {
     ...options,
-    args: ['--port', '0', '--host', '127.0.0.1', '--admin-port', '0', ...(workers.length > 0 ? ['--workers', workers.join(',')] : []), ...(options.args ?? [])],
+    args: [
+      '--port', '0', '--host', '127.0.0.1', '--admin-port', '0',
+      // Tests of balancing and failures send no credentials; authentication tests opt out of this.
+      ...(options.requireAuth ? [] : ['--allow-anonymous']),
+      ...(workers.length > 0 ? ['--workers', workers.join(',')] : []),
+      ...(options.args ?? []),
+    ],
     env: { INFERGATE_ADMIN_TOKEN: TEST_ADMIN_TOKEN, ...options.env },
   });
   const listening = proc.logs.find((l) => typeof l.admin === 'string')!;

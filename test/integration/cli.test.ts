@@ -45,7 +45,13 @@ test('infergate up (npm start) serves the demo models through a gateway; a kille
     return gatewayUrl !== '';
   }, 60_000);
   await waitFor(async () => (await fetch(`${gatewayUrl}/v2/health/ready`)).status === 200, 60_000);
-  const infer = (): Promise<{ status: number; body: any }> => postJson(`${gatewayUrl}/v2/models/iris/infer`, { inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }] }); // eslint-disable-line @typescript-eslint/no-explicit-any
+  const keyLine = up.logs.map((l) => String(l.raw ?? '')).find((line) => line.includes('a fresh API key for you:'));
+  const apiKey = /(igk_\S+)/.exec(keyLine ?? '')?.[1];
+  assert.ok(apiKey !== undefined, 'up prints a fresh API key');
+  const curl = up.logs.map((l) => String(l.raw ?? '')).find((line) => line.includes('curl -s'));
+  assert.match(curl ?? '', new RegExp(`Authorization: Bearer ${apiKey}`), 'the printed curl carries the key');
+  const infer = (): Promise<{ status: number; body: any }> => postJson(`${gatewayUrl}/v2/models/iris/infer`, { inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }] }, { authorization: `Bearer ${apiKey}` }); // eslint-disable-line @typescript-eslint/no-explicit-any
+  assert.equal((await postJson(`${gatewayUrl}/v2/models/iris/infer`, {})).status, 401, 'no credential, no inference');
   const res = await infer();
   assert.equal(res.status, 200);
   const p = res.body.outputs[0].data as number[];

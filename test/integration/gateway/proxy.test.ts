@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
+import jwt from 'jsonwebtoken';
 import { startWorker, startGateway, waitFor } from '../../helpers/processes.ts';
 import { getJson, postJson } from '../../helpers/http.ts';
 import { metricSum } from '../../helpers/metrics.ts';
@@ -17,6 +18,7 @@ import { adminWorkers, inferIris, irisRepository, nodeRequest, parseRawResponse,
 const ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]];
 const FEATURES = { name: 'features', datatype: 'FP32' as const, shape: [2, 4], data: Float32Array.from(ROWS.flat()) };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const JWT_SECRET = 'proxy-test-secret-0123456789abcdefghij';
 const ECHO_BODY = JSON.stringify({ inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [3], data: [1, 2, 3] }] });
 const BODY_LIMIT = 4096;
 
@@ -29,7 +31,9 @@ test('the gateway in front of real workers', async (t) => {
   const gateway = await startConfiguredGateway(t, [first.url, second.url, recorder.url], {
     balancing: { strategy: 'round-robin' },
     limits: { bodyBytes: BODY_LIMIT },
-  });
+  }, { env: { INFERGATE_JWT_SECRET: JWT_SECRET } });
+  // A valid credential: the gateway must accept it, then never pass it on.
+  const token = jwt.sign({ sub: 'tester', models: ['echo', 'iris'] }, JWT_SECRET, { algorithm: 'HS256', expiresIn: 600 });
   const workers = await adminWorkers(gateway);
   const idOf = (url: string): string => workers.find((w) => w.url === new URL(url).origin)!.id;
   const irisWorkers = new Set([idOf(first.url), idOf(second.url)]);
@@ -204,8 +208,7 @@ test('the gateway in front of real workers', async (t) => {
         'content-type': 'application/json',
         traceparent,
         tracestate: 'vendor=abc',
-        authorization: 'Bearer secret-jwt-value',
-        'x-api-key': 'ig_key_secret',
+        authorization: `Bearer ${token}`,
         'proxy-authorization': 'Basic c2VjcmV0',
         cookie: 'session=secret',
         connection: 'keep-alive, x-hop-by-hop',
@@ -239,7 +242,7 @@ test('the gateway in front of real workers', async (t) => {
     // curl sends Expect: 100-continue by itself for larger bodies.
     const res = await nodeRequest(`${gateway.url}/v2/models/echo/infer`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', expect: '100-continue', authorization: 'Bearer secret-jwt-value', 'x-api-key': 'ig_key_secret', 'x-forwarded-for': '203.0.113.66', 'x-request-id': 'expect-1' },
+      headers: { 'content-type': 'application/json', expect: '100-continue', authorization: `Bearer ${token}`, 'x-forwarded-for': '203.0.113.66', 'x-request-id': 'expect-1' },
       body: ECHO_BODY,
     });
     assert.equal(res.status, 200, res.body);

@@ -1,0 +1,55 @@
+/**
+ * Throttle stage: a token bucket per principal (and per model, by config), from the principal's own
+ * plan (an API key's rate and burst, a JWT's plan claim) or the config default; a principal with no
+ * plan is not throttled. Every answer carries RateLimit-Limit/-Remaining/-Reset; a denial is 429
+ * with Retry-After and takes nothing from the bucket. The limiter applies the store-failure policy
+ * (fail open onto a local bucket, or fail closed: 503 here).
+ */
+import { InfergateError } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { Principal, RatePlan } from '../auth/principal.ts';
+import type { GatewayConfig } from '../config/schema.ts';
+import { requestCost } from '../throttle/cost.ts';
+import { rateLimitHeaders } from '../throttle/headers.ts';
+import { bucketKey, neverAdmissible, StoreUnavailableError, type RateLimiter } from '../throttle/limiter.ts';
+import type { Stage } from './pipeline.ts';
+
+export function throttleStage(options: GatewayConfig['throttle'], deps: { limiter: RateLimiter; logger: Logger }): Stage {
+  if (options.defaultPlan !== undefined && options.plans[options.defaultPlan] === undefined) {
+    throw new Error(`throttle.defaultPlan '${options.defaultPlan}' is not one of throttle.plans (${Object.keys(options.plans).join(', ') || 'none'})`);
+  }
+  const warned = new Set<string>();
+  const planOf = (principal: Principal): RatePlan | undefined => {
+    const plan = principal.plan ?? options.defaultPlan;
+    if (plan === undefined || typeof plan === 'object') return plan;
+    const named = options.plans[plan];
+    if (named === undefined && !warned.has(plan)) {
+      warned.add(plan);
+      deps.logger.warn({ plan, subject: principal.subject }, 'unknown rate plan named by a credential; the default plan applies');
+    }
+    return named ?? (options.defaultPlan === undefined ? undefined : options.plans[options.defaultPlan]);
+  };
+  return async (ctx) => {
+    const principal = ctx.principal;
+    if (principal === undefined) return;
+    const plan = planOf(principal);
+    if (plan === undefined) return;
+    const cost = requestCost(options.cost, ctx.route.protocol, ctx.body, ctx.req.headers);
+    let decision;
+    try {
+      decision = await deps.limiter.take(bucketKey(principal.subject, options.perModel ? ctx.route.model : undefined), cost, plan);
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) throw new InfergateError('GW_ERR_RATE_LIMIT_UNAVAILABLE', 'the rate limit cannot be checked right now', { 'Retry-After': '1' });
+      throw err;
+    }
+    const headers = rateLimitHeaders(decision);
+    if (decision.allowed) {
+      for (const [name, value] of Object.entries(headers)) ctx.res.setHeader(name, value);
+      return;
+    }
+    const message = neverAdmissible(decision)
+      ? `this request costs ${cost}, more than the rate plan's burst of ${plan.burst}: it can never be admitted`
+      : 'rate limit exceeded';
+    throw new InfergateError('GW_ERR_RATE_LIMITED', message, headers);
+  };
+}
