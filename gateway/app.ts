@@ -147,6 +147,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     adminToken: deps.adminToken ?? config.admin.token,
     strategy: () => strategy.name,
     setStrategy: (name, source) => setStrategy(name, source),
+    keyStore: config.auth.apiKeys.enabled ? deps.keyStore : undefined,
   }));
   adminApp.use(notFound);
   adminApp.use(errorResponder(logger));

@@ -1,11 +1,13 @@
 /**
  * The admin API, on its own port (default 127.0.0.1:8081), every route behind the admin token:
  * workers (list with all their state, add, remove, drain, undrain), the balancing strategy
- * (get, set at run time), and the effective configuration with secrets masked.
+ * (get, set at run time), API keys (list, create, revoke, rotate), and the effective configuration
+ * with secrets masked.
  */
 import express from 'express';
 import { z } from 'zod';
 import { InfergateError } from '../../shared/errors.ts';
+import { KeyStateError, type KeyRecord, type KeyStore } from '../auth/key-store.ts';
 import { STRATEGY_NAMES } from '../balancing/registry.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import type { Pool } from '../upstreams/pool.ts';
@@ -19,10 +21,27 @@ export interface AdminDeps {
   adminToken: string | undefined;
   strategy(): string;
   setStrategy(name: string, source: string): void;
+  /** Undefined when API keys are disabled: the key routes answer 404. */
+  keyStore: KeyStore | undefined;
 }
 
 const AddWorker = z.strictObject({ url: z.url({ protocol: /^https?$/ }), weight: z.number().positive().max(1000).default(1) });
 const SetStrategy = z.strictObject({ strategy: z.enum(STRATEGY_NAMES) });
+const CreateKey = z.strictObject({
+  name: z.string().min(1).max(200),
+  models: z.union([z.literal('*'), z.array(z.string().min(1)).min(1)]).default('*'),
+  ratePerSec: z.number().positive().optional(),
+  burst: z.number().int().positive().optional(),
+  plan: z.string().optional(),
+  expiresAt: z.number().int().positive().optional(),
+});
+const RotateKey = z.strictObject({ graceMs: z.number().int().min(0).max(30 * 86_400_000).default(3_600_000) });
+
+/** A key record as operators see it: never the digest, never the secret. */
+function keyView(record: KeyRecord): object {
+  const { digest: _digest, ...visible } = record;
+  return visible;
+}
 
 export function workerView(u: Upstream): object {
   return {
@@ -72,6 +91,41 @@ export function adminRouter(deps: AdminDeps): express.Router {
     res.json({ strategy: deps.strategy() });
   });
   router.get('/admin/config', (_req, res) => void res.json(maskSecrets(deps.config())));
+
+  const store = (): KeyStore => {
+    if (deps.keyStore === undefined) throw new InfergateError('ERR_NOT_FOUND', 'API keys are disabled in this gateway\'s configuration');
+    return deps.keyStore;
+  };
+  router.get('/admin/keys', async (_req, res) => void res.json({ keys: (await store().list()).map(keyView) }));
+  router.post('/admin/keys', async (req, res) => {
+    const input = parse(CreateKey, req.body);
+    const created = await store().create({
+      name: input.name,
+      models: input.models,
+      ...(input.ratePerSec !== undefined && { ratePerSec: input.ratePerSec }),
+      ...(input.burst !== undefined && { burst: input.burst }),
+      ...(input.plan !== undefined && { plan: input.plan }),
+      ...(input.expiresAt !== undefined && { expiresAt: input.expiresAt }),
+    });
+    res.status(201).json({ key: created.key, record: keyView(created.record), note: 'the key is shown once: store it now' });
+  });
+  router.delete('/admin/keys/:id', async (req, res) => {
+    const record = await store().revoke(String(req.params.id));
+    if (record === undefined) throw new InfergateError('ERR_NOT_FOUND', `no API key '${req.params.id}'`);
+    res.json(keyView(record));
+  });
+  router.post('/admin/keys/:id/rotate', async (req, res) => {
+    const { graceMs } = parse(RotateKey, req.body);
+    let created;
+    try {
+      created = await store().rotate(String(req.params.id), graceMs);
+    } catch (err) {
+      if (err instanceof KeyStateError) throw new InfergateError('GW_ERR_CONFLICT', err.message);
+      throw err;
+    }
+    if (created === undefined) throw new InfergateError('ERR_NOT_FOUND', `no API key '${req.params.id}'`);
+    res.status(201).json({ key: created.key, record: keyView(created.record), note: 'the new key is shown once; the old one stays valid for the grace period' });
+  });
   return router;
 }
 

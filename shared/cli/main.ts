@@ -11,7 +11,9 @@ Usage: infergate <command> [options]
 Commands:
   worker    serve ONNX models over the Open Inference Protocol v2 (and TF-Serving REST)
   gateway   the public endpoint: balances inference requests across workers
-  up        what \`npm start\` runs: a worker serving models/ (the gateway joins in a later release)
+  up        what \`npm start\` runs: a gateway in front of local workers serving models/
+  keys      manage API keys: create, list, revoke, rotate
+  token     mint a JWT for local testing
 
 Run \`infergate <command> --help\` for a command's options.`;
 
@@ -21,6 +23,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   worker: async () => (await import('../../worker/main.ts')).runWorker,
   gateway: async () => (await import('../../gateway/main.ts')).runGateway,
   up: async () => (await import('./up.ts')).runUp,
+  keys: async () => (await import('./keys.ts')).runKeys,
+  token: async () => (await import('./token.ts')).runToken,
 };
 
 export async function main(argv: string[]): Promise<number> {
