@@ -115,7 +115,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     logger,
     now,
     authenticate: [authenticateStage(config.auth, { apiKeys, jwt }), authorizeStage()],
-    throttle: config.throttle.enabled ? throttleStage(config.throttle, { limiter: deps.limiter!, logger }) : undefined,
+    throttle: config.throttle.enabled ? throttleStage(config.throttle, { limiter: deps.limiter!, logger, bodyLimitBytes: config.limits.bodyBytes }) : undefined,
     forward: (ctx) => forwarder.forward(ctx),
     onDone: (ctx, status) => {
       const worker = ctx.upstream?.id ?? 'none';

@@ -56,7 +56,7 @@ export interface JwtVerifierOptions {
   audience?: string | string[];
   /** Longest accepted lifetime, exp − iat (or exp − now without iat). Default 86 400 (one day). */
   maxLifetimeSec?: number;
-  /** How far `nbf`/`iat` may be in the future and `exp` in the past. Default 30 s. */
+  /** How far `nbf`/`iat` may be in the future and `exp` in the past. Default 5 s. */
   clockToleranceSec?: number;
   /** Claim holding the allowed models: a list or a space-separated string. Default `models`. */
   modelsClaim?: string;
@@ -130,7 +130,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   const issuers = toSet(options.issuer);
   const audiences = toSet(options.audience);
   const maxLifetimeSec = options.maxLifetimeSec ?? 86_400;
-  const toleranceSec = options.clockToleranceSec ?? 30;
+  const toleranceSec = options.clockToleranceSec ?? 5;
   const modelsClaim = options.modelsClaim ?? 'models';
   const planClaim = options.planClaim ?? 'plan';
   const modelsWhenAbsent = options.modelsWhenAbsent ?? 'none';

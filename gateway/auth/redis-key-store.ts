@@ -234,7 +234,9 @@ class RedisKeyStore implements KeyStore {
     await this.#flushTouches();
     this.#closed = true;
     this.#subscriber.disconnect();
-    await this.#client.quit().catch(() => this.#client.disconnect());
+    // QUIT lets pending replies arrive; without a connection it would only wait for the command timeout.
+    if (this.#client.status === 'ready') await this.#client.quit().catch(() => this.#client.disconnect());
+    else this.#client.disconnect();
   }
 
   async #flushTouches(): Promise<void> {
@@ -262,7 +264,8 @@ class RedisKeyStore implements KeyStore {
     try {
       return await command();
     } catch (err) {
-      throw new KeyStoreUnavailableError(`the Redis key store did not answer: ${(err as Error).message}`, { cause: err });
+      const state = this.#client.status === 'ready' ? (err as Error).message : `not connected (${this.#client.status})`;
+      throw new KeyStoreUnavailableError(`the Redis key store is unavailable: ${state}`, { cause: err });
     }
   }
 }

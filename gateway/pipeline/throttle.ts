@@ -5,6 +5,7 @@
  * with Retry-After and takes nothing from the bucket. The limiter applies the store-failure policy
  * (fail open onto a local bucket, or fail closed: 503 here).
  */
+import { gunzipSync, inflateSync } from 'node:zlib';
 import { InfergateError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Principal, RatePlan } from '../auth/principal.ts';
@@ -14,7 +15,25 @@ import { rateLimitHeaders } from '../throttle/headers.ts';
 import { bucketKey, neverAdmissible, StoreUnavailableError, type RateLimiter } from '../throttle/limiter.ts';
 import type { Stage } from './pipeline.ts';
 
-export function throttleStage(options: GatewayConfig['throttle'], deps: { limiter: RateLimiter; logger: Logger }): Stage {
+/**
+ * The body to read the batch size from. The gateway forwards compressed bodies as they came, but a
+ * compressed body must cost what it carries: it is inflated here, within the body limit, for
+ * costing only. One that will not inflate costs 1 (the worker refuses it anyway).
+ */
+function costingBody(mode: 'request' | 'batch', body: Buffer, encoding: string | undefined, limit: number): Buffer {
+  if (mode !== 'batch' || encoding === undefined || encoding === 'identity') return body;
+  try {
+    const options = { maxOutputLength: limit };
+    return /gzip/i.test(encoding) ? gunzipSync(body, options) : /deflate/i.test(encoding) ? inflateSync(body, options) : body;
+  } catch {
+    return EMPTY;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export function throttleStage(options: GatewayConfig['throttle'], deps: { limiter: RateLimiter; logger: Logger; bodyLimitBytes: number }): Stage {
+  const bodyLimit = deps.bodyLimitBytes;
   if (options.defaultPlan !== undefined && options.plans[options.defaultPlan] === undefined) {
     throw new Error(`throttle.defaultPlan '${options.defaultPlan}' is not one of throttle.plans (${Object.keys(options.plans).join(', ') || 'none'})`);
   }
@@ -34,7 +53,7 @@ export function throttleStage(options: GatewayConfig['throttle'], deps: { limite
     if (principal === undefined) return;
     const plan = planOf(principal);
     if (plan === undefined) return;
-    const cost = requestCost(options.cost, ctx.route.protocol, ctx.body, ctx.req.headers);
+    const cost = requestCost(options.cost, ctx.route.protocol, costingBody(options.cost, ctx.body, ctx.req.headers['content-encoding'], bodyLimit), ctx.req.headers);
     let decision;
     try {
       decision = await deps.limiter.take(bucketKey(principal.subject, options.perModel ? ctx.route.model : undefined), cost, plan);

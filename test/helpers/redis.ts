@@ -1,0 +1,258 @@
+/**
+ * A real Redis for integration tests: spawns `redis-server` on a free port with persistence off, waits
+ * until it answers PING, and kills it when the test ends (`t.after`). It can be killed, restarted on
+ * the same port (with empty data, hence an empty script cache), or frozen (SIGSTOP) to play a slow
+ * or dead store.
+ *
+ * When `REDIS_URL` is set the fixture uses that server instead of spawning one; it then cannot kill,
+ * restart or pause it, and `controllable` is false — tests that need those call `skipUnlessControllable`.
+ * Tests should use their own unique key names either way, since an external server is shared.
+ *
+ * @example
+ *   const redis = await startRedis(t);
+ *   const client = redis.client();
+ *   await client.set('k', 'v');
+ *   await redis.restart(); // same port, no data, no scripts
+ *
+ *   test('survives a Redis crash', async (t) => {
+ *     const redis = await startRedis(t);
+ *     if (skipUnlessControllable(t, redis)) return;
+ *     await redis.kill();
+ *   });
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, connect, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import type { TestContext } from 'node:test';
+import { Redis, type RedisOptions } from 'ioredis';
+
+export interface RedisFixture {
+  /** `redis://127.0.0.1:<port>` (or `REDIS_URL`). */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** False when the server came from `REDIS_URL`: kill, restart, pause and resume then throw. */
+  readonly controllable: boolean;
+  /**
+   * A new ioredis client to this server (default options unless given), with an error listener
+   * attached so a killed server does not print "Unhandled error event"; disconnected on `stop`.
+   */
+  client(options?: RedisOptions): Redis;
+  /** Stops the server (SIGTERM, then SIGKILL) and disconnects the fixture's clients. Idempotent. */
+  stop(): Promise<void>;
+  /** SIGKILL: the server dies at once, as in a crash; connections see a reset. */
+  kill(): Promise<void>;
+  /** Kills the server if it runs and starts a fresh one on the same port: no keys, no scripts. */
+  restart(): Promise<void>;
+  /** SIGSTOP: the server keeps its connections but answers nothing until `resume`. */
+  pause(): void;
+  /** SIGCONT after `pause`; a no-op when not paused or stopped. */
+  resume(): void;
+}
+
+export interface StartRedisOptions {
+  /** Extra `redis-server` arguments, e.g. `['--maxmemory', '10mb']`. */
+  args?: string[];
+  /** How long to wait for PING to answer; default 10 s. */
+  startTimeoutMs?: number;
+  /** Ignore `REDIS_URL` and always spawn a server (for tests that must kill or restart it). */
+  spawn?: boolean;
+}
+
+const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server';
+
+/** Starts (or, with `REDIS_URL`, connects to) a Redis for the test; cleaned up by `t.after`. */
+export async function startRedis(t?: TestContext, options: StartRedisOptions = {}): Promise<RedisFixture> {
+  const clients = new Set<Redis>();
+  const makeClient = (host: string, port: number, extra: RedisOptions = {}): Redis => {
+    const client = new Redis({ host, port, ...extra });
+    client.on('error', () => {
+      // Expected while a test kills or pauses the server; the test asserts on command results.
+    });
+    clients.add(client);
+    client.once('end', () => clients.delete(client));
+    return client;
+  };
+  const disconnectClients = (): void => {
+    for (const c of clients) c.disconnect();
+    clients.clear();
+  };
+
+  const external = process.env.REDIS_URL;
+  if (external !== undefined && external !== '' && options.spawn !== true) {
+    const parsed = new URL(external);
+    const host = parsed.hostname || '127.0.0.1';
+    const port = Number(parsed.port || 6379);
+    const unsupported = (): never => {
+      throw new Error('REDIS_URL is set: the fixture cannot kill, restart or pause an external Redis');
+    };
+    const fixture: RedisFixture = {
+      url: external,
+      host,
+      port,
+      controllable: false,
+      client: (extra) => {
+        const client = new Redis(external, { ...extra });
+        client.on('error', () => {});
+        clients.add(client);
+        return client;
+      },
+      stop: async () => disconnectClients(),
+      kill: async () => unsupported(),
+      restart: async () => unsupported(),
+      pause: () => unsupported(),
+      resume: () => unsupported(),
+    };
+    t?.after(() => fixture.stop());
+    return fixture;
+  }
+
+  const host = '127.0.0.1';
+  const timeoutMs = options.startTimeoutMs ?? 10_000;
+  let child: ChildProcess | undefined;
+  let paused = false;
+
+  const launch = async (port: number): Promise<ChildProcess> => {
+    const proc = spawn(
+      REDIS_SERVER,
+      ['--port', String(port), '--bind', host, '--save', '', '--appendonly', 'no', '--dir', tmpdir(), ...(options.args ?? [])],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    const keep = (chunk: Buffer): void => {
+      output = (output + chunk.toString('utf8')).slice(-8_000);
+    };
+    proc.stdout!.on('data', keep);
+    proc.stderr!.on('data', keep);
+    const exited = new Promise<never>((_, reject) => {
+      proc.once('error', (err) => reject(err));
+      proc.once('exit', (code, signal) => reject(new Error(`redis-server exited early (code ${code}, signal ${signal}):\n${output}`)));
+    });
+    exited.catch(() => {}); // only observed through the race below
+    try {
+      await Promise.race([waitForPong(host, port, timeoutMs), exited]);
+    } catch (err) {
+      proc.kill('SIGKILL');
+      throw err;
+    }
+    return proc;
+  };
+
+  const killChild = async (signal: NodeJS.Signals): Promise<void> => {
+    const proc = child;
+    child = undefined;
+    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = once(proc, 'exit');
+    if (paused) proc.kill('SIGCONT');
+    paused = false;
+    proc.kill(signal);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 2_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  // Bind port 0 to learn a free port, close it, and hand it to redis-server. Another process can
+  // take the port in between: then redis-server exits with "Address already in use" and we retry.
+  let port = 0;
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 5 && child === undefined; attempt++) {
+    port = await freePort();
+    try {
+      child = await launch(port);
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  if (child === undefined) throw new Error(`could not start redis-server: ${(lastError as Error)?.message ?? lastError}`);
+
+  const fixture: RedisFixture = {
+    url: `redis://${host}:${port}`,
+    host,
+    port,
+    controllable: true,
+    client: (extra) => makeClient(host, port, extra),
+    stop: async () => {
+      disconnectClients();
+      await killChild('SIGTERM');
+    },
+    kill: () => killChild('SIGKILL'),
+    restart: async () => {
+      await killChild('SIGKILL');
+      // The old socket is closed (redis sets SO_REUSEADDR), so the same port is free again at once;
+      // retry briefly in case the kernel has not released it yet.
+      let err: unknown;
+      for (let attempt = 0; attempt < 20; attempt++) {
+        try {
+          child = await launch(port);
+          return;
+        } catch (e) {
+          err = e;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      throw err;
+    },
+    pause: () => {
+      if (child === undefined) throw new Error('redis-server is not running');
+      child.kill('SIGSTOP');
+      paused = true;
+    },
+    resume: () => {
+      // A no-op once the server is gone, so `t.after(() => redis.resume())` is always safe.
+      if (child !== undefined && paused) child.kill('SIGCONT');
+      paused = false;
+    },
+  };
+  t?.after(() => fixture.stop());
+  return fixture;
+}
+
+/**
+ * For tests that kill, restart or pause Redis: skips the test (with the reason) when the fixture
+ * uses an external `REDIS_URL`. Returns true when skipped, so the test can `return`.
+ */
+export function skipUnlessControllable(t: TestContext, redis: RedisFixture): boolean {
+  if (redis.controllable) return false;
+  t.skip('REDIS_URL is set: this test needs a Redis it can kill, restart or pause');
+  return true;
+}
+
+/** A port that was free a moment ago (bind 0, read it, close). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** Resolves once the server answers PING with +PONG (not -LOADING or a refusal). */
+async function waitForPong(host: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await pingOnce(host, port)) return;
+    if (Date.now() > deadline) throw new Error(`redis-server on ${host}:${port} did not answer PING within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function pingOnce(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    let reply = '';
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString('latin1');
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+  });
+}

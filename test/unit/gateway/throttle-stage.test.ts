@@ -1,0 +1,36 @@
+// The throttle stage charges what a request carries: its batch size in `batch` mode, compressed or
+// not; and answers a denial with 429 and its headers.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
+import { silentLogger } from '../../../shared/logger.ts';
+import { InfergateError } from '../../../shared/errors.ts';
+import { throttleStage } from '../../../gateway/pipeline/throttle.ts';
+import { MemoryLimiter } from '../../../gateway/throttle/memory-limiter.ts';
+import type { RequestContext } from '../../../gateway/pipeline/context.ts';
+
+function context(body: Buffer, headers: Record<string, string> = {}): RequestContext {
+  const set: Record<string, string> = {};
+  return {
+    req: { headers } as never,
+    res: { setHeader: (name: string, value: string) => { set[name] = value; } } as never,
+    route: { protocol: 'v2', model: 'iris', version: undefined },
+    requestId: 'r', startedAt: 0, deadline: 1e9, deadlineFromClient: false,
+    clientGone: new AbortController().signal, body, tried: new Set(), upstream: undefined, retries: 0,
+    principal: { subject: 'alice', kind: 'api-key', models: '*', plan: { ratePerSec: 0.001, burst: 10 } },
+  };
+}
+
+const v2Body = (rows: number): Buffer => Buffer.from(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [rows, 2], data: new Array(rows * 2).fill(0) }] }));
+
+test('batch cost: a gzip body costs its inflated batch size, not 1', async () => {
+  const limiter = new MemoryLimiter();
+  const stage = throttleStage({ enabled: true, plans: {}, perModel: false, cost: 'batch', onStoreFailure: 'open' }, { limiter, logger: silentLogger(), bodyLimitBytes: 1 << 20 });
+  await stage(context(gzipSync(v2Body(8)), { 'content-encoding': 'gzip' })); // 8 of 10 tokens
+  await assert.rejects(async () => stage(context(v2Body(3))), (err: InfergateError) => err.code === 'GW_ERR_RATE_LIMITED' && err.headers['Retry-After'] !== undefined);
+  await stage(context(v2Body(2))); // exactly the 2 left
+});
+
+test('an unknown default plan fails at build time, naming it', () => {
+  assert.throws(() => throttleStage({ enabled: true, plans: {}, defaultPlan: 'gold', perModel: false, cost: 'request', onStoreFailure: 'open' }, { limiter: new MemoryLimiter(), logger: silentLogger(), bodyLimitBytes: 1024 }), /gold/);
+});
