@@ -193,7 +193,9 @@ async function openSharedState(config: GatewayConfig, logger: Logger): Promise<S
   const url = config.redis.url;
   const state: SharedState = { keyStore: undefined, limiter: undefined, onFallback: () => undefined, close: async () => undefined };
   if (config.auth.apiKeys.enabled) {
-    state.keyStore = await openKeyStore(url !== undefined ? { kind: 'redis', url } : { kind: 'file', path: resolve(config.auth.apiKeys.file) });
+    state.keyStore = await openKeyStore(url !== undefined ? { kind: 'redis', url } : { kind: 'file', path: resolve(config.auth.apiKeys.file) }, {
+      onError: (err: Error) => logger.warn({ err: err.message }, 'API-key store problem'),
+    });
   }
   let redisLimiter: RedisLimiter | undefined;
   if (config.throttle.enabled) {

@@ -15,7 +15,8 @@ export const KEYS_USAGE = `infergate keys <command> [store] [options]
   revoke <id> [--json]        the key stops working on every gateway within seconds
   rotate <id> [--grace <duration>] [--json]
                               a new key replaces <id>; <id> keeps working for the grace period (default 24h)
-store: --file <path> | --redis <url> | --config <gateway config>   (default .infergate/keys.json)
+store: --file <path> | --redis <url> | --config <gateway config>
+       (default: REDIS_URL when set, else .infergate/keys.json — the store the gateway uses)
 durations: 90s, 15m, 12h, 30d, 2w`;
 
 const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -32,20 +33,25 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-/** The key store named by --file / --redis / --config, else the default file. */
-export async function storeLocationFromFlags(flags: { file?: string; redis?: string; config?: string }, cwd: string): Promise<KeyStoreLocation> {
+/**
+ * The key store named by --file or --redis; else the one the gateway would use with the same
+ * --config and environment (REDIS_URL overrides the config's redis.url, as for the gateway).
+ */
+export async function storeLocationFromFlags(flags: { file?: string; redis?: string; config?: string }, env: NodeJS.ProcessEnv, cwd: string): Promise<KeyStoreLocation> {
   const { keyStoreLocation } = await import('../../gateway/auth/open-key-store.ts');
   if ([flags.file, flags.redis, flags.config].filter((f) => f !== undefined).length > 1) throw new UsageError('give one of --file, --redis, --config');
   if (flags.file !== undefined) return keyStoreLocation({ auth: { apiKeys: { file: flags.file } } }, cwd);
   if (flags.redis !== undefined) return { kind: 'redis', url: flags.redis };
+  let raw: Record<string, unknown> = {};
   if (flags.config !== undefined) {
     const { readConfigFile } = await import('../../gateway/config/load.ts');
-    return keyStoreLocation(await readConfigFile(flags.config), cwd);
+    raw = ((await readConfigFile(flags.config)) ?? {}) as Record<string, unknown>;
   }
-  return keyStoreLocation({}, cwd);
+  if (env.REDIS_URL) raw = { ...raw, redis: { ...(raw.redis as object | undefined), url: env.REDIS_URL } };
+  return keyStoreLocation(raw, cwd);
 }
 
-export async function runKeys(argv: string[], now: () => number = Date.now): Promise<number> {
+export async function runKeys(argv: string[], env: NodeJS.ProcessEnv = process.env, now: () => number = Date.now): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
   let positionals: string[];
   try {
@@ -75,10 +81,10 @@ export async function runKeys(argv: string[], now: () => number = Date.now): Pro
   let store: KeyStore | undefined;
   try {
     const request = parseCommand(command, args, flag, now);
-    const location = await storeLocationFromFlags({ file: flag('file'), redis: flag('redis'), config: flag('config') }, process.cwd());
+    const location = await storeLocationFromFlags({ file: flag('file'), redis: flag('redis'), config: flag('config') }, env, process.cwd());
     const { openKeyStore } = await import('../../gateway/auth/open-key-store.ts');
     // One-shot use: no file watching, and last-used times are never touched from here.
-    store = await openKeyStore(location, { watchIntervalMs: false, connectTimeoutMs: 3000, commandTimeoutMs: 2000, now });
+    store = await openKeyStore(location, { watchIntervalMs: false, connectTimeoutMs: 3000, commandTimeoutMs: 1000, now });
     return await request(store, json, location);
   } catch (err) {
     if (err instanceof UsageError) {

@@ -1,8 +1,6 @@
 /**
  * `infergate token`: mints an HS-signed JWT for local testing, with the secret the gateway verifies
- * with: --secret, else INFERGATE_JWT_SECRET, else the first key with a `secret` under
- * `auth.jwt.keys` in the --config file (whose kid, first algorithm, `auth.jwt.issuer` and
- * `auth.jwt.audience` are used too). Prints the token alone on stdout.
+ * with (see signingKey below). Prints the token alone on stdout.
  */
 import { parseArgs } from 'node:util';
 import jwt from 'jsonwebtoken';
@@ -12,7 +10,8 @@ export const TOKEN_USAGE = `infergate token --sub <subject> [--models a,b | '*']
                 [--iss <issuer>] [--aud <audience>] [--kid <key id>]
                 [--secret <s> | --config <gateway config>]
   Mints an HS256 JWT (or the configured key's HS algorithm) for local testing and prints it.
-  The secret: --secret, else INFERGATE_JWT_SECRET, else the config's first HS key (auth.jwt.keys).`;
+  The secret: --secret, else INFERGATE_JWT_SECRET, else the config's first HS key (auth.jwt.keys);
+  with --config, that key's kid and algorithm and auth.jwt.issuer/audience are used too.`;
 
 interface SigningKey {
   secret: string;
@@ -77,26 +76,36 @@ export async function runToken(argv: string[], env: NodeJS.ProcessEnv = process.
   }
 }
 
+/**
+ * The secret the gateway would verify with: --secret; else INFERGATE_JWT_SECRET, which (as in
+ * gateway/main.ts) replaces the secret of the config's first HS* key; else that key's secret. The
+ * config also gives the key's kid and algorithm, and auth.jwt.issuer / audience.
+ */
 async function signingKey(flagSecret: string | undefined, envSecret: string | undefined, configPath: string | undefined): Promise<SigningKey> {
   if (flagSecret !== undefined) return { secret: flagSecret, algorithm: 'HS256' };
-  if (envSecret !== undefined && envSecret !== '' && configPath === undefined) return { secret: envSecret, algorithm: 'HS256' };
-  if (configPath === undefined) throw new UsageError('no secret: give --secret, set INFERGATE_JWT_SECRET, or --config with an HS key under auth.jwt.keys');
+  const fromEnv = envSecret !== undefined && envSecret !== '' ? envSecret : undefined;
+  if (configPath === undefined) {
+    if (fromEnv !== undefined) return { secret: fromEnv, algorithm: 'HS256' };
+    throw new UsageError('no secret: give --secret, set INFERGATE_JWT_SECRET, or --config with an HS key under auth.jwt.keys');
+  }
   const { readConfigFile } = await import('../../gateway/config/load.ts');
   const config = await readConfigFile(configPath) as { auth?: { jwt?: Record<string, unknown> } } | null;
   const jwtConfig = config?.auth?.jwt ?? {};
   const keys = Array.isArray(jwtConfig.keys) ? (jwtConfig.keys as Array<Record<string, unknown>>) : [];
-  const entry = keys.find((k) => typeof k.secret === 'string');
-  const secret = entry?.secret as string | undefined ?? envSecret;
-  if (secret === undefined || secret === '') throw new Error(`${configPath} has no HS key (auth.jwt.keys[].secret) and INFERGATE_JWT_SECRET is not set`);
+  const entry = keys.find((k) => Array.isArray(k.algorithms) && (k.algorithms as unknown[]).some((a) => typeof a === 'string' && a.startsWith('HS')));
+  const secret = fromEnv ?? (typeof entry?.secret === 'string' ? entry.secret : undefined);
+  if (secret === undefined || secret === '') throw new Error(`${configPath} has no HS key secret (auth.jwt.keys[].secret) and INFERGATE_JWT_SECRET is not set`);
   const algorithms = Array.isArray(entry?.algorithms) ? (entry.algorithms as unknown[]) : [];
   const algorithm = (['HS256', 'HS384', 'HS512'] as const).find((a) => algorithms.includes(a)) ?? 'HS256';
   const first = (value: unknown): string | undefined => (typeof value === 'string' ? value : Array.isArray(value) && typeof value[0] === 'string' ? value[0] : undefined);
+  const issuer = first(jwtConfig.issuer);
+  const audience = first(jwtConfig.audience);
   return {
     secret,
     algorithm,
     ...(typeof entry?.kid === 'string' && { kid: entry.kid }),
-    ...(first(jwtConfig.issuer) !== undefined && { issuer: first(jwtConfig.issuer)! }),
-    ...(first(jwtConfig.audience) !== undefined && { audience: first(jwtConfig.audience)! }),
+    ...(issuer !== undefined && { issuer }),
+    ...(audience !== undefined && { audience }),
     ...(typeof jwtConfig.maxLifetimeSec === 'number' && { maxLifetimeSec: jwtConfig.maxLifetimeSec }),
   };
 }
