@@ -16,6 +16,12 @@ export const WorkerConfigSchema = z.strictObject({
   pollIntervalMs: z.number().int().min(0).default(2000),
   /** How long a draining worker waits for in-flight requests before it exits anyway. */
   drainTimeoutMs: z.number().int().positive().default(30_000),
+  /**
+   * After SIGTERM, how long the worker keeps listening with readiness failing before it closes its
+   * listener: long enough for every gateway's health checks to notice (health.intervalMs ×
+   * unhealthyThreshold), so none sends a request onto a closing connection.
+   */
+  drainDelayMs: z.number().int().min(0).max(300_000).default(0),
   /** Idle keep-alive connections are closed after this; above the gateway agent's free-socket timeout. */
   keepAliveTimeoutMs: z.number().int().positive().default(65_000),
   /** Whole-request time limit (headers and body) against slow clients. */

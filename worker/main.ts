@@ -12,9 +12,11 @@ import { buildWorker } from './app.ts';
 import { WorkerConfigSchema } from './config.ts';
 
 export const WORKER_USAGE = `infergate worker --models <dir> [--port <p>] [--host <h>] [--worker-id <id>]
-                 [--poll-interval-ms <ms>] [--body-limit-bytes <n>]
+                 [--poll-interval-ms <ms>] [--body-limit-bytes <n>] [--drain-delay-ms <ms>] [--drain-timeout-ms <ms>]
   Serves the ONNX models under <dir> (<dir>/<name>/<version>/model.onnx) over the Open Inference
-  Protocol v2 and TF-Serving REST. Defaults: --port 9001 --host 127.0.0.1. LOG_LEVEL sets the log level.`;
+  Protocol v2 and TF-Serving REST. Defaults: --port 9001 --host 127.0.0.1. LOG_LEVEL sets the log level.
+  SIGTERM drains: readiness fails at once, the listener closes after --drain-delay-ms (default 0),
+  in-flight requests finish within --drain-timeout-ms (default 30000), then the process exits.`;
 
 export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const { values } = parseArgs({
@@ -26,6 +28,8 @@ export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process
       'worker-id': { type: 'string' },
       'poll-interval-ms': { type: 'string' },
       'body-limit-bytes': { type: 'string' },
+      'drain-delay-ms': { type: 'string' },
+      'drain-timeout-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -46,6 +50,8 @@ export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process
     workerId: values['worker-id'] ?? env.INFERGATE_WORKER_ID,
     pollIntervalMs: num(values['poll-interval-ms']),
     bodyLimitBytes: num(values['body-limit-bytes']),
+    drainDelayMs: num(values['drain-delay-ms']),
+    drainTimeoutMs: num(values['drain-timeout-ms']),
   });
   if (!parsed.success) {
     console.error(`infergate worker: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
@@ -71,6 +77,7 @@ export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process
     stopping ??= (async () => {
       logger.info({ signal }, 'draining: readiness now fails, in-flight requests finish');
       worker.startDraining();
+      if (config.drainDelayMs > 0) await new Promise((r) => setTimeout(r, config.drainDelayMs)); // still serving, readiness failing
       const forced = setTimeout(() => {
         logger.error({ timeoutMs: config.drainTimeoutMs }, 'drain timed out; exiting with requests in flight');
         process.exit(1);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startWorker, waitFor, type RunningProcess } from '../../helpers/processes.ts';
+import { DEMO_MODELS, startWorker, waitFor, type RunningProcess } from '../../helpers/processes.ts';
 import { metricSum } from '../../helpers/metrics.ts';
 import { SLOW_WIDTH, writeSlowModel } from '../../helpers/slow-model.ts';
 
@@ -105,4 +105,17 @@ test('SIGTERM: readiness fails, in-flight requests finish, then the process exit
   assert.deepEqual(results.map((r) => r.status), [200, 200, 200]);
   const code = await worker.stop(10_000);
   assert.equal(code, 0);
+});
+
+test('SIGTERM with --drain-delay-ms: readiness fails at once while requests are still served, then it exits', async (t) => {
+  const worker = await startWorker(t, DEMO_MODELS, { args: ['--drain-delay-ms', '1500'] });
+  worker.child.kill('SIGTERM');
+  await waitFor(async () => (await fetch(`${worker.url}/v2/health/ready`)).status === 503, 1000, 20);
+  const res = await fetch(`${worker.url}/v2/models/iris/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }] }),
+  });
+  assert.equal(res.status, 200, 'still serving during the drain delay');
+  assert.equal(await worker.stop(10_000), 0);
 });
