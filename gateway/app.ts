@@ -16,7 +16,7 @@ import type { Logger } from '../shared/logger.ts';
 import { HEADER_REQUEST_ID } from '../shared/protocol/headers.ts';
 import { adminRouter } from './admin/admin-app.ts';
 import { createJwtVerifier, type AsymmetricAlgorithm, type HmacAlgorithm, type JwtKeyConfig } from './auth/jwt-verifier.ts';
-import type { KeyStore } from './auth/key-store.ts';
+import { KeyStoreUnavailableError, type KeyStore } from './auth/key-store.ts';
 import { createApiKeyVerifier } from './auth/key-verifier.ts';
 import { authenticateStage, authorizeStage } from './pipeline/authenticate.ts';
 import { throttleStage } from './pipeline/throttle.ts';
@@ -214,7 +214,9 @@ function notFound(req: Request): never {
 /** Express error middleware: every error is the JSON body of DESIGN.md, details only in the log. */
 function errorResponder(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
-    let error = toInfergateError(err);
+    let error = err instanceof KeyStoreUnavailableError
+      ? new InfergateError('GW_ERR_KEY_STORE_UNAVAILABLE', 'the API-key store cannot be reached right now', { 'Retry-After': '1' })
+      : toInfergateError(err);
     const status = (err as { status?: number; type?: string }).status;
     if (!(err instanceof InfergateError) && status === 413) error = new InfergateError('ERR_BODY_TOO_LARGE', 'the body is over the limit');
     else if (!(err instanceof InfergateError) && (err as { type?: string }).type === 'entity.parse.failed') error = new InfergateError('ERR_BAD_JSON', 'the body is not valid JSON');

@@ -55,7 +55,9 @@ export interface RedisLimiterOptions {
 export function limiterRedisOptions(deadlineMs: number): RedisOptions {
   return {
     enableOfflineQueue: false, // disconnected: fail now, do not queue until a reconnect
-    commandTimeout: deadlineMs, // connected but slow (or SIGSTOPped): give up at the deadline
+    // Connected but slow (or SIGSTOPped): a backstop well past the deadline. The deadline itself is
+    // enforced in take(), which lets a reply that has already arrived be read first.
+    commandTimeout: deadlineMs * 4 + 100,
     maxRetriesPerRequest: 0, // a connection drop fails the commands in flight, no retry on the next one
     autoResendUnfulfilledCommands: false, // nor resend them after a reconnect (they were decided already)
     enableAutoPipelining: false, // measured: more CPU and less throughput for EVALSHA
@@ -105,7 +107,10 @@ export class RedisLimiter implements RateLimiter {
     validateTake(cost, plan);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new StoreUnavailableError(`rate limit store did not answer within ${this.deadlineMs} ms`)), this.deadlineMs);
+      // A busy event loop runs an expired timer before it reads the sockets, so a reply that came in
+      // time would lose the race: reject only after one more turn of the loop (setImmediate runs
+      // after the poll phase has read whatever arrived).
+      timer = setTimeout(() => setImmediate(() => reject(new StoreUnavailableError(`rate limit store did not answer within ${this.deadlineMs} ms`))), this.deadlineMs);
     });
     try {
       const call = (this.client as WithCommand)[COMMAND](key, plan.ratePerSec, plan.burst, cost, this.maxTtlMs);
