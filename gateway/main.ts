@@ -16,6 +16,7 @@ import { PACKAGE_VERSION } from '../shared/version.ts';
 import { buildGateway } from './app.ts';
 import { ConfigError, deepFreeze, parseGatewayConfig, readConfigFile, setPath } from './config/load.ts';
 import { applyReload } from './config/reload.ts';
+import { startDiscovery, type RunningDiscovery } from './upstreams/discovery/start-discovery.ts';
 import type { KeyStore } from './auth/key-store.ts';
 import { openKeyStore } from './auth/open-key-store.ts';
 import { FailoverLimiter } from './throttle/failover-limiter.ts';
@@ -103,7 +104,17 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
     ...(shared.limiter !== undefined && { limiter: shared.limiter }),
   });
   shared.onFallback = () => gateway.metrics.rateLimitFallbacks.inc();
-  await gateway.start();
+  await gateway.start(); // static workers first: discovery never removes what config lists
+  let discovery: RunningDiscovery;
+  try {
+    discovery = await startDiscovery(config.discovery, { pool: gateway.pool, redisUrl: config.redis.url, logger });
+  } catch (err) {
+    console.error(`infergate gateway: ${(err as Error).message}`);
+    gateway.close();
+    await shared.close();
+    return 2;
+  }
+  await gateway.pool.checkAll(); // so the first requests also find discovered workers
 
   const serverOptions = {
     maxHeaderSize: config.limits.maxHeaderBytes,
@@ -165,6 +176,7 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
       force.unref();
       void closed.then(async () => {
         clearTimeout(force);
+        await discovery.stop();
         gateway.close();
         await shared.close();
         logger.info('gateway stopped');

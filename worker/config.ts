@@ -22,6 +22,15 @@ export const WorkerConfigSchema = z.strictObject({
    * unhealthyThreshold), so none sends a request onto a closing connection.
    */
   drainDelayMs: z.number().int().min(0).max(300_000).default(0),
+  /** Redis URL of the worker registry: announce this worker there (heartbeat with a TTL). */
+  registerUrl: z.string().optional(),
+  /** The URL gateways should use for this worker; default: the listening address. */
+  advertiseUrl: z.url({ protocol: /^https?$/ }).optional(),
+  heartbeatMs: z.number().int().min(100).default(2000),
+  registryTtlMs: z.number().int().min(200).default(6000),
+  registryNamespace: z.string().default('infergate'),
+  /** Capacity announced in the registry (gateways may weight by it); default: CPU cores. */
+  capacity: z.number().int().positive().optional(),
   /** Idle keep-alive connections are closed after this; above the gateway agent's free-socket timeout. */
   keepAliveTimeoutMs: z.number().int().positive().default(65_000),
   /** Whole-request time limit (headers and body) against slow clients. */

@@ -4,15 +4,18 @@
  */
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createLogger } from '../shared/logger.ts';
 import { PACKAGE_VERSION } from '../shared/version.ts';
 import { buildWorker } from './app.ts';
 import { WorkerConfigSchema } from './config.ts';
+import { WorkerRegistration, defaultAdvertiseUrl, servedModels } from './registration.ts';
 
 export const WORKER_USAGE = `infergate worker --models <dir> [--port <p>] [--host <h>] [--worker-id <id>]
                  [--poll-interval-ms <ms>] [--body-limit-bytes <n>] [--drain-delay-ms <ms>] [--drain-timeout-ms <ms>]
+                 [--register <redis-url> [--advertise-url <url>] [--heartbeat-ms 2000] [--registry-ttl-ms 6000] [--capacity <n>]]
   Serves the ONNX models under <dir> (<dir>/<name>/<version>/model.onnx) over the Open Inference
   Protocol v2 and TF-Serving REST. Defaults: --port 9001 --host 127.0.0.1. LOG_LEVEL sets the log level.
   SIGTERM drains: readiness fails at once, the listener closes after --drain-delay-ms (default 0),
@@ -30,6 +33,11 @@ export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process
       'body-limit-bytes': { type: 'string' },
       'drain-delay-ms': { type: 'string' },
       'drain-timeout-ms': { type: 'string' },
+      register: { type: 'string' },
+      'advertise-url': { type: 'string' },
+      'heartbeat-ms': { type: 'string' },
+      'registry-ttl-ms': { type: 'string' },
+      capacity: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -52,6 +60,11 @@ export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process
     bodyLimitBytes: num(values['body-limit-bytes']),
     drainDelayMs: num(values['drain-delay-ms']),
     drainTimeoutMs: num(values['drain-timeout-ms']),
+    registerUrl: values.register ?? env.INFERGATE_REGISTER,
+    advertiseUrl: values['advertise-url'] ?? env.INFERGATE_ADVERTISE_URL,
+    heartbeatMs: num(values['heartbeat-ms']),
+    registryTtlMs: num(values['registry-ttl-ms']),
+    capacity: num(values.capacity),
   });
   if (!parsed.success) {
     console.error(`infergate worker: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
@@ -72,10 +85,32 @@ export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   logger.info({ url: `http://${host}:${port}`, workerId: worker.workerId, models: config.modelsDir }, 'worker listening');
 
+  let registration: WorkerRegistration | undefined;
+  if (config.registerUrl !== undefined) {
+    const advertiseUrl = config.advertiseUrl ?? defaultAdvertiseUrl(config.host, port);
+    if (advertiseUrl === undefined) {
+      console.error('infergate worker: --register needs --advertise-url (no external address found)');
+      server.close();
+      return 2;
+    }
+    registration = new WorkerRegistration({
+      redisUrl: config.registerUrl,
+      workerId: worker.workerId,
+      advertiseUrl,
+      describe: () => ({ models: servedModels(worker.repository.servedVersions()), capacity: config.capacity ?? availableParallelism() }),
+      version: PACKAGE_VERSION,
+      heartbeatMs: config.heartbeatMs,
+      ttlMs: config.registryTtlMs,
+      namespace: config.registryNamespace,
+      logger,
+    });
+  }
+
   let stopping: Promise<void> | undefined;
   const stop = (signal: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ signal }, 'draining: readiness now fails, in-flight requests finish');
+      await registration?.withdraw(); // gateways following the registry drop this worker while it still listens
       worker.startDraining();
       if (config.drainDelayMs > 0) await new Promise((r) => setTimeout(r, config.drainDelayMs)); // still serving, readiness failing
       const forced = setTimeout(() => {
@@ -96,6 +131,7 @@ export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process
   });
   await worker.start();
   logger.info({ ready: worker.repository.servedVersions().map((s) => `${s.name}/${s.version}`) }, 'worker ready');
+  await registration?.start();
   await done;
   return 0;
 }

@@ -161,7 +161,7 @@ export class WorkerRegistration {
    * Never throws: with Redis down it logs and keeps retrying in the background.
    */
   async start(): Promise<void> {
-    if (this.#started) return;
+    if (this.#started || this.#stopped) return;
     this.#started = true;
     if (this.#client.status !== 'ready') await waitForReady(this.#client, this.#waitMs);
     if (this.#stopped) return;

@@ -39,6 +39,25 @@ const RatePlanSchema = z.strictObject({
   burst: z.number().int().positive(),
 });
 
+const DnsDiscoverySchema = z.strictObject({
+  /** Fully qualified name to resolve, e.g. a Kubernetes headless Service. */
+  name: z.string().min(1),
+  port: z.number().int().min(1).max(65_535).optional(),
+  /** Resolve SRV records (which carry the port) instead of A/AAAA. */
+  srv: z.boolean().default(false),
+  family: z.union([z.literal(4), z.literal(6), z.literal('any')]).default('any'),
+  scheme: z.enum(['http', 'https']).default('http'),
+  intervalMs: z.number().int().min(50).default(5000),
+  /** An address leaves the pool after this many answers in a row without it. */
+  removeAfterMisses: z.number().int().min(1).default(2),
+  /** DNS servers to ask instead of the system's. */
+  servers: z.array(z.string().min(1)).optional(),
+  timeoutMs: z.number().int().min(10).default(2000),
+  weight: z.number().positive().max(1000).default(1),
+}).refine((d) => d.srv || d.port !== undefined, { message: 'a DNS entry needs a port unless srv is true', path: ['port'] });
+
+const REGISTRY_DEFAULTS = { enabled: false, namespace: 'infergate', resyncMs: 1000, ttlMs: 6000, weightByCapacity: false };
+
 export const GatewayConfigSchema = z.strictObject({
   listen: z.strictObject({
     host: z.string().default('0.0.0.0'),
@@ -114,6 +133,18 @@ export const GatewayConfigSchema = z.strictObject({
     allowedOrigins: z.array(z.string()).default([]),
     maxAgeSeconds: z.number().int().min(0).default(600),
   }).default({ allowedOrigins: [], maxAgeSeconds: 600 }),
+  /** Where workers come from besides `workers`: the Redis registry and DNS names. The pool dedupes by URL. */
+  discovery: z.strictObject({
+    registry: z.strictObject({
+      /** Follow the worker registry in Redis (needs redis.url; workers run with --register). */
+      enabled: z.boolean().default(false),
+      namespace: z.string().regex(/^[\w.:-]{1,64}$/).default('infergate'),
+      resyncMs: z.number().int().min(50).default(1000),
+      ttlMs: z.number().int().min(0).default(6000),
+      weightByCapacity: z.boolean().default(false),
+    }).default(REGISTRY_DEFAULTS),
+    dns: z.array(DnsDiscoverySchema).default([]),
+  }).default({ registry: REGISTRY_DEFAULTS, dns: [] }),
   /** Shared state for several gateway replicas; absent = embedded mode (keys in a file, buckets in memory). */
   redis: z.strictObject({
     /** redis://[user:password@]host:port[/db]; REDIS_URL overrides it. */
