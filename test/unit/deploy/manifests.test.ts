@@ -461,7 +461,7 @@ test('the ConfigMap holds a gateway config the real schema accepts, and with the
   assert.equal(config.balancing.strategy, 'p2c', 'in-flight counting strategies are per process: p2c suits several replicas');
 });
 
-test('the ConfigMap points the gateway at the worker Service (static now; DNS discovery once the schema has it)', (t) => {
+test('the ConfigMap points the gateway at the worker pods through DNS discovery of the headless Service', () => {
   const svc = find('Service', 'infergate-worker');
   const fqdn = `${svc.metadata.name}.${kustomization.namespace}.svc.cluster.local`;
   const names = new Set([svc.metadata.name, `${svc.metadata.name}.${kustomization.namespace}`, `${svc.metadata.name}.${kustomization.namespace}.svc`, fqdn]);
@@ -476,10 +476,8 @@ test('the ConfigMap points the gateway at the worker Service (static now; DNS di
     assert.ok(names.has(url.hostname), `worker ${w.url} is not the worker Service`);
     assert.equal(Number(url.port), WORKER_DEFAULTS.port);
   }
-  assert.ok(dns.length + clusterConfig.workers.length > 0, 'the gateway is given no workers');
-  if ('discovery' in GatewayConfigSchema.shape && dns.length === 0) {
-    t.todo('GatewayConfigSchema now has `discovery`: replace the interim static worker in deploy/k8s/gateway-configmap.yaml with discovery.dns');
-  }
+  assert.ok(dns.length > 0, 'the gateway should discover worker pods through the headless Service');
+  assert.equal(svc.spec.clusterIP, 'None', 'DNS discovery needs a headless Service (one address per pod)');
 });
 
 test('drain: preStop outlasts the gateway noticing, the grace period covers preStop + drain', () => {
