@@ -44,6 +44,8 @@ export interface GatewayDeps {
   /** Rate limiter (memory, or Redis with failover), made by main.ts; required when throttling. */
   limiter?: RateLimiter;
   version?: string;
+  /** Called after the admin API changed the strategy, to tell the other replicas (main.ts: Redis pub/sub). */
+  strategyChangedByAdmin?: (strategy: string) => void;
   /** Admin token (the environment's INFERGATE_ADMIN_TOKEN wins over the config file's, in main.ts). */
   adminToken?: string | undefined;
 }
@@ -146,7 +148,10 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     config: () => effectiveConfig,
     adminToken: deps.adminToken ?? config.admin.token,
     strategy: () => strategy.name,
-    setStrategy: (name, source) => setStrategy(name, source),
+    setStrategy: (name, source) => {
+      setStrategy(name, source);
+      deps.strategyChangedByAdmin?.(strategy.name);
+    },
     keyStore: config.auth.apiKeys.enabled ? deps.keyStore : undefined,
   }));
   adminApp.use(notFound);

@@ -17,6 +17,7 @@ import { buildGateway } from './app.ts';
 import { ConfigError, deepFreeze, parseGatewayConfig, readConfigFile, setPath } from './config/load.ts';
 import { applyReload } from './config/reload.ts';
 import { startDiscovery, type RunningDiscovery } from './upstreams/discovery/start-discovery.ts';
+import { startStrategyBroadcast, type StrategyBroadcast } from './config/strategy-broadcast.ts';
 import type { KeyStore } from './auth/key-store.ts';
 import { openKeyStore } from './auth/open-key-store.ts';
 import { FailoverLimiter } from './throttle/failover-limiter.ts';
@@ -94,7 +95,11 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
   }
   const logger = createLogger({ name: 'infergate-gateway', level: config.logLevel });
   const shared = await openSharedState(config, logger);
+  let broadcast: StrategyBroadcast | undefined;
   const gateway = buildGateway(config, {
+    strategyChangedByAdmin: (strategy) => {
+      broadcast?.publish(strategy).catch((err: Error) => logger.warn({ err: err.message }, 'strategy change not broadcast to the other replicas'));
+    },
     logger,
     now: () => performance.now(),
     rng: Math.random,
@@ -115,6 +120,15 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
     return 2;
   }
   await gateway.pool.checkAll(); // so the first requests also find discovered workers
+  if (config.redis.url !== undefined) {
+    broadcast = await startStrategyBroadcast(config.redis.url, (strategy) => {
+      try {
+        gateway.setStrategy(strategy, 'another replica');
+      } catch (err) {
+        logger.warn({ strategy, err: (err as Error).message }, 'ignored a broadcast strategy this gateway does not know');
+      }
+    }, logger);
+  }
 
   const serverOptions = {
     maxHeaderSize: config.limits.maxHeaderBytes,
@@ -177,6 +191,7 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
       void closed.then(async () => {
         clearTimeout(force);
         await discovery.stop();
+        await broadcast?.close();
         gateway.close();
         await shared.close();
         logger.info('gateway stopped');

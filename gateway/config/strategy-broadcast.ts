@@ -1,0 +1,41 @@
+/**
+ * Keeps every gateway replica on the same balancing strategy: a change made through one replica's
+ * admin API is published on a Redis channel, and every replica (the sender included, harmlessly)
+ * applies it. Each replica's config file stays its starting point; a file reload or SIGHUP changes
+ * only that replica, as an operator editing one file would expect.
+ */
+import { Redis } from 'ioredis';
+import type { Logger } from '../../shared/logger.ts';
+
+export const STRATEGY_CHANNEL = 'infergate:config:strategy';
+
+export interface StrategyBroadcast {
+  publish(strategy: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startStrategyBroadcast(url: string, apply: (strategy: string) => void, logger: Logger): Promise<StrategyBroadcast> {
+  const options = { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: (times: number) => Math.min(times * 100, 1000), lazyConnect: true };
+  const publisher = new Redis(url, options);
+  const subscriber = new Redis(url, { ...options, enableOfflineQueue: true }); // resubscribes itself after a reconnect
+  for (const client of [publisher, subscriber]) client.on('error', (err: Error) => logger.debug({ err: err.message }, 'strategy broadcast: Redis error'));
+  subscriber.on('message', (_channel: string, message: string) => {
+    try {
+      const { strategy } = JSON.parse(message) as { strategy?: unknown };
+      if (typeof strategy === 'string') apply(strategy);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'strategy broadcast: ignored a bad message');
+    }
+  });
+  await Promise.allSettled([publisher.connect(), subscriber.connect()]);
+  await subscriber.subscribe(STRATEGY_CHANNEL).catch((err: Error) => logger.warn({ err: err.message }, 'strategy broadcast: not subscribed yet; will retry on reconnect'));
+  return {
+    async publish(strategy) {
+      await publisher.publish(STRATEGY_CHANNEL, JSON.stringify({ strategy }));
+    },
+    async close() {
+      publisher.disconnect();
+      subscriber.disconnect();
+    },
+  };
+}
