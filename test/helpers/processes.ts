@@ -77,12 +77,12 @@ export async function startProcess(t: TestContext | undefined, command: string, 
 }
 
 /** Starts a worker on a free port serving `models` and waits until it reports ready. */
-export async function startWorker(t: TestContext | undefined, models: string, options: StartOptions = {}): Promise<RunningProcess> {
+export async function startWorker(t: TestContext | undefined, models: string, options: StartOptions & { readyTimeoutMs?: number } = {}): Promise<RunningProcess> {
   const proc = await startProcess(t, 'worker', {
     ...options,
     args: ['--models', models, '--port', '0', '--host', '127.0.0.1', ...(options.args ?? [])],
   });
-  await waitFor(async () => (await fetch(`${proc.url}/v2/health/ready`)).status === 200, 60_000);
+  await waitFor(async () => (await fetch(`${proc.url}/v2/health/ready`)).status === 200, options.readyTimeoutMs ?? 60_000);
   return proc;
 }
 

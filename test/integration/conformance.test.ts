@@ -332,7 +332,8 @@ test('ONNX conformance corpus through a real worker (V2 JSON and binary)', { con
     if (repo !== undefined) await rm(repo, { recursive: true, force: true });
   });
   repo = await buildRepository(corpus, [...nodeCases, ...index.light]);
-  worker = await startWorker(t, repo);
+  // 54 models load in parallel, one session thread each: minutes on a busy 2-core machine.
+  worker = await startWorker(t, repo, { readyTimeoutMs: 240_000 });
   const w = worker;
   await waitForModels(w.url, [...nodeCases, ...index.light].map((c) => c.name));
 
