@@ -13,7 +13,7 @@
  * away aborts the upstream request too.
  */
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import { Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import httpProxy from 'http-proxy';
 import { InfergateError } from '../../shared/errors.ts';
 import { HEADER_QUEUE_DEPTH, HEADER_REQUEST_ID, HEADER_TIMEOUT_MS, HEADER_WORKER } from '../../shared/protocol/headers.ts';
@@ -139,7 +139,7 @@ export function createForwarder(deps: ForwardDeps): { forward(ctx: RequestContex
       const options: AttemptOptions = {
         target: upstream.url.origin,
         agent: upstream.agent,
-        buffer: Readable.from([ctx.body]),
+        buffer: bodyStream(ctx.body),
         headers: {
           'content-length': String(ctx.body.length),
           [HEADER_REQUEST_ID]: ctx.requestId,
@@ -186,6 +186,16 @@ export function createForwarder(deps: ForwardDeps): { forward(ctx: RequestContex
   }
 
   return { forward, close: () => proxy.close() };
+}
+
+/**
+ * The buffered body as a stream for http-proxy to pipe. A PassThrough already ended with the data
+ * hands it over in one write; Readable.from goes through an async iterator, a promise per chunk.
+ */
+function bodyStream(body: Buffer): PassThrough {
+  const stream = new PassThrough();
+  stream.end(body);
+  return stream;
 }
 
 function isBreakerRejection(err: unknown): boolean {
