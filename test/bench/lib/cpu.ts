@@ -132,3 +132,47 @@ export function threadUse(pid: number, before: Map<number, ThreadSample>, after:
   }
   return { main, mainWaiting, busiestOther, others };
 }
+
+/** Direct children of `pid` (e.g. nginx's worker processes): the children files under /proc/<pid>/task, else a scan of /proc. */
+export function childPids(pid: number): number[] {
+  const out = new Set<number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      for (const child of text.split(/\s+/)) if (child !== '') out.add(Number(child));
+    }
+    return [...out];
+  } catch {
+    // kernel without CONFIG_PROC_CHILDREN: scan every process for its parent id
+  }
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.add(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return [...out];
+}
+
+/**
+ * A CPU clock summing several processes (e.g. a proxy's master and workers, or every upstream),
+ * utime + stime from /proc/<pid>/stat, ms. `pids` is read at each call; a process that has exited
+ * counts 0 from then on, so keep the set stable across a window.
+ */
+export function cpuClockOfAll(pids: () => readonly number[]): CpuClock {
+  return () => {
+    let total = 0;
+    for (const pid of pids()) {
+      try {
+        total += processCpuMs(pid);
+      } catch {
+        // exited
+      }
+    }
+    return total;
+  };
+}

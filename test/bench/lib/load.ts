@@ -19,6 +19,11 @@ export interface WindowOptions {
   beforeWindow?: () => Promise<void> | void;
   /** Runs right after the measured window closes, before load stops. */
   afterWindow?: () => Promise<void> | void;
+  /**
+   * CPU clock of other processes that belong to the benchmark (e.g. the upstreams behind a proxy):
+   * their CPU is reported as `accountedCores` and left out of `otherCores`.
+   */
+  accountedCpu?: CpuClock;
 }
 
 export interface CellResult {
@@ -37,6 +42,8 @@ export interface CellResult {
   clientCpuMsPerOp: number;
   /** Cores kept busy by everything else on the machine during the window (other processes, the probe, the kernel). */
   otherCores: number;
+  /** Cores used by the processes of `accountedCpu` during the window (0 when not given). */
+  accountedCores: number;
   /** Cores' worth of hypervisor steal during the window. */
   stealCores: number;
 }
@@ -54,6 +61,7 @@ async function measure(options: WindowOptions, window: Window, serverCpu: CpuClo
   await sleep(options.warmupMs);
   await options.beforeWindow?.();
   const server0 = serverCpu?.() ?? 0;
+  const accounted0 = options.accountedCpu?.() ?? 0;
   const client0 = selfCpuMs();
   const system0 = systemCpu();
   const t0 = performance.now();
@@ -62,12 +70,14 @@ async function measure(options: WindowOptions, window: Window, serverCpu: CpuClo
   window.recording = false;
   const seconds = (performance.now() - t0) / 1000;
   const server1 = serverCpu?.() ?? 0;
+  const accounted1 = options.accountedCpu?.() ?? 0;
   const client1 = selfCpuMs();
   const system1 = systemCpu();
   await options.afterWindow?.();
   const n = window.completed;
   const serverMs = server1 - server0;
   const clientMs = client1 - client0;
+  const accountedMs = accounted1 - accounted0;
   const perOp = (cpuMs: number): number => (n > 0 ? cpuMs / n : Number.NaN);
   return {
     completed: n,
@@ -77,7 +87,8 @@ async function measure(options: WindowOptions, window: Window, serverCpu: CpuClo
     latency: window.latency.summary(),
     serverCpuMsPerOp: perOp(serverCpu ? serverMs : clientMs),
     clientCpuMsPerOp: serverCpu ? perOp(clientMs) : Number.NaN,
-    otherCores: Math.max(0, system1.busyMs - system0.busyMs - serverMs - clientMs) / 1000 / seconds,
+    otherCores: Math.max(0, system1.busyMs - system0.busyMs - serverMs - clientMs - accountedMs) / 1000 / seconds,
+    accountedCores: accountedMs / 1000 / seconds,
     stealCores: (system1.stealMs - system0.stealMs) / 1000 / seconds,
   };
 }

@@ -24,6 +24,11 @@ function packageVersion(name: string): string {
   }
 }
 
+/** Installed versions of the given packages, as resolved from this repository ('unknown' when missing). */
+export function packageVersions(names: readonly string[]): Record<string, string> {
+  return Object.fromEntries(names.map((n) => [n, packageVersion(n)]));
+}
+
 export function machineInfo(): MachineInfo {
   const cpus = os.cpus();
   return {

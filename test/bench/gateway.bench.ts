@@ -1,0 +1,726 @@
+/**
+ * `npm run bench:gateway`: what the gateway costs in front of workers, in one run on one machine,
+ * against the same upstreams every time.
+ *
+ *   1. proxy overhead   a tiny worker-shaped upstream (fixed small V2 JSON answer), two processes of
+ *                       it; direct to one of them, through the gateway with each balancing strategy,
+ *                       and through NGINX (round-robin, upstream keep-alive) as the reference proxy;
+ *                       concurrency 1, 16, 64: req/s, p50, p99, the proxy's CPU per request.
+ *   2. heterogeneous    three upstreams, one 5x slower (2 ms vs 10 ms); through the gateway with each
+ *                       strategy: p50/p99 and the share of requests each upstream got. Two upstream
+ *                       models: worker-like (one execution slot, FIFO queue, queue depth reported)
+ *                       and fixed delay (every request waits the same, any number in parallel).
+ *   3. real model       a worker serving iris, binary tensor extension: direct vs through the gateway.
+ *
+ * Then the targets, with PASS/FAIL: gateway CPU per request <= 4.5x NGINX's; added p50 latency at
+ * concurrency 1 <= 0.5 ms; heterogeneous (worker-like): p2c and peak-ewma p99 <= 0.5x round-robin's.
+ * Results also go to bench/gateway.raw.json (git-ignored). See docs/performance.md, "Gateway benchmark".
+ *
+ * Environment knobs (all optional; the default run is the one that counts):
+ *   BENCH_WARMUP_MS / BENCH_DURATION_MS  unmeasured warm-up and measured window per cell (750 / 2500)
+ *   BENCH_CONCURRENCY       proxy-overhead concurrencies (1,16,64)
+ *   BENCH_HETERO_CONCURRENCY  heterogeneous scenario's concurrency (24)
+ *   BENCH_HETERO_MS         fast,slow service times in ms (2,10)
+ *   BENCH_STRATEGIES        subset of the strategies (all six)
+ *   BENCH_PARTS             subset of overhead,hetero,model (all)
+ *   BENCH_RETRIES           reruns of noisy cells allowed in all (8)
+ *   BENCH_NGINX             nginx binary (/usr/sbin/nginx); the NGINX rows are skipped when it is missing
+ *   BENCH_OUT               JSON output (bench/gateway.raw.json)
+ *   BENCH_GATEWAY_PROF      directory: run every gateway with --cpu-prof there and record the measured
+ *                           windows; summarize with `tsx test/bench/profile-summary.ts <dir>`
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { DEMO_MODELS, REPO_ROOT, startWorker, type RunningProcess } from '../helpers/processes.ts';
+import { startBenchUpstream, type BenchUpstream } from './lib/bench-upstream.ts';
+import { cpuClockOf, cpuClockOfAll, type CpuClock } from './lib/cpu.ts';
+import { countLines, startGatewayProcess, type GatewayProcess } from './lib/gateway-process.ts';
+import { httpLoad, type CellResult } from './lib/load.ts';
+import { describeMachine, machineInfo, packageVersions } from './lib/machine.ts';
+import { nginxAvailable, nginxVersion, NGINX_BIN, startNginx, type NginxProcess } from './lib/nginx.ts';
+import { backgroundLoad, isNoisy, quietest, type RetryPolicy } from './lib/noise.ts';
+import { startProxyFloor, type ProxyFloor } from './lib/proxy-floor.ts';
+import type { ProfileWindow } from './lib/profiled-worker.ts';
+import { createRepository, type TempRepository } from './lib/repository.ts';
+import { ms, num, ratio, renderTable, verdict } from './lib/table.ts';
+import { binaryRequest, checkOnce, seededFloats, type PreparedRequest } from './lib/v2-payload.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+const env = process.env;
+const list = (value: string | undefined, fallback: string): string[] => (value ?? fallback).split(',').map((s) => s.trim()).filter((s) => s !== '');
+const STRATEGIES_ALL = ['round-robin', 'random', 'least-connections', 'p2c', 'peak-ewma', 'weighted-round-robin'] as const;
+const STRATEGIES = STRATEGIES_ALL.filter((s) => list(env.BENCH_STRATEGIES, STRATEGIES_ALL.join(',')).includes(s));
+const PARTS = list(env.BENCH_PARTS, 'overhead,hetero,model');
+const WARMUP_MS = Number(env.BENCH_WARMUP_MS ?? 750);
+const DURATION_MS = Number(env.BENCH_DURATION_MS ?? 2500);
+const CONCURRENCY = list(env.BENCH_CONCURRENCY, '1,16,64').map(Number);
+const HETERO_CONCURRENCY = Number(env.BENCH_HETERO_CONCURRENCY ?? 24);
+const [FAST_MS = 2, SLOW_MS = 10] = list(env.BENCH_HETERO_MS, '2,10').map(Number);
+/** The heterogeneous cells get a longer warm-up: queues and latency estimates must settle first. */
+const HETERO_WARMUP_MS = Math.max(WARMUP_MS, 1000);
+const MODEL_CONCURRENCY = [1, 16];
+/** Variant label of the proxy-overhead rows measured with authentication off (--allow-anonymous). */
+const NO_AUTH = 'no auth';
+const NO_AUTH_ROWS = env.BENCH_NO_AUTH_ROWS !== '0';
+/** The bare node:http + http-proxy reference rows (BENCH_FLOOR_ROWS=0 leaves them out). */
+const FLOOR_ROWS = env.BENCH_FLOOR_ROWS !== '0';
+const OUT = env.BENCH_OUT ?? join(REPO_ROOT, 'bench', 'gateway.raw.json');
+const PROFILE_DIR = env.BENCH_GATEWAY_PROF;
+const NOISY_CORES = 0.25;
+const retryPolicy: RetryPolicy = {
+  noisyCores: NOISY_CORES,
+  perCell: 2,
+  budget: { left: Number(env.BENCH_RETRIES ?? 8) },
+  log: (line) => progress(line),
+};
+
+const TARGET_CPU_VS_NGINX = 4.5;
+const TARGET_ADDED_P50_MS = 0.5;
+const TARGET_P99_VS_RR = 0.5;
+const JUDGED_STRATEGIES = ['p2c', 'peak-ewma'];
+
+/** The proxy-overhead request: a batch-1 FP32 [1,4] V2 JSON body (the upstream ignores it). */
+const TINY_REQUEST: PreparedRequest = {
+  headers: { 'content-type': 'application/json' },
+  body: Buffer.from(JSON.stringify({ inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }] })),
+};
+
+const progress = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// Cells
+
+type Part = 'overhead' | 'hetero' | 'model';
+
+interface Cell {
+  part: Part;
+  /** 'direct', 'gateway', 'floor' (bare node:http + http-proxy), 'nginx'. */
+  path: 'direct' | 'gateway' | 'floor' | 'nginx';
+  /** Gateway strategy, or '' for direct / nginx. */
+  strategy: string;
+  /** Heterogeneous variant ('worker-like' or 'fixed-delay'), model name for the model part, '' otherwise. */
+  variant: string;
+  concurrency: number;
+  result: CellResult;
+  /** CPU of the proxy (gateway, or nginx master + worker) per completed request, µs; NaN for direct. */
+  proxyCpuUs: number;
+  /** CPU of the upstream processes (or the worker) per completed request, µs. */
+  upstreamCpuUs: number;
+  /** Access-log lines the proxy wrote in the window per completed request; NaN where not applicable. */
+  logLinesPerRequest: number;
+  /** Share of the window's inference requests each upstream answered, by upstream id. */
+  shares?: Record<string, number>;
+  /** TCP connections the upstreams accepted during the window (a proxy that reuses its connections opens none). */
+  upstreamConnections?: number;
+  attempts: number;
+}
+
+const cells: Cell[] = [];
+const profileWindows: ProfileWindow[] = [];
+let background = Number.NaN;
+let nginxSkipped = '';
+let nginxConfText = '';
+
+const label = (c: Pick<Cell, 'part' | 'path' | 'strategy' | 'variant' | 'concurrency'>): string =>
+  `${c.part} ${c.variant ? `${c.variant} ` : ''}${c.path}${c.strategy ? ` ${c.strategy}` : ''} c=${c.concurrency}`;
+
+function record(cell: Cell): void {
+  cells.push(cell);
+  const r = cell.result;
+  const shares = cell.shares ? `, shares ${Object.values(cell.shares).map((s) => `${(s * 100).toFixed(0)}%`).join('/')}` : '';
+  progress(
+    `${label(cell)}: ${num(r.perSecond)}/s, p50 ${ms(r.latency.p50Ms)} ms, p99 ${ms(r.latency.p99Ms)} ms, proxy CPU ${num(cell.proxyCpuUs)} µs/req, other cores ${r.otherCores.toFixed(2)}, errors ${r.errors}${shares}${cell.attempts > 1 ? ` (${cell.attempts} attempts)` : ''}`,
+  );
+}
+
+interface Target {
+  /** URL of the inference endpoint. */
+  url: string;
+  request: PreparedRequest;
+  /** The process whose CPU is the proxy's (undefined: direct, no proxy). */
+  proxyCpu?: CpuClock;
+  /** The processes behind (upstreams or the worker). With no proxy, the first one is the "server". */
+  upstreamCpu: CpuClock;
+  /** Access-log file and a way to count its lines in a byte range. */
+  log?: { size(): number; count(from: number, to: number): number; truncate(): void };
+  gateway?: GatewayProcess;
+  upstreams?: BenchUpstream[];
+}
+
+async function measureCell(meta: Omit<Cell, 'result' | 'proxyCpuUs' | 'upstreamCpuUs' | 'logLinesPerRequest' | 'attempts' | 'shares'>, target: Target, warmupMs = WARMUP_MS): Promise<Cell> {
+  const run = async (): Promise<Cell> => {
+    let logFrom = 0;
+    let logTo = 0;
+    let countsBefore: Array<{ infer: number; connections: number }> = [];
+    let countsAfter: Array<{ infer: number; connections: number }> = [];
+    let windowFrom = 0;
+    target.log?.truncate();
+    const result = await httpLoad({
+      url: target.url,
+      connections: meta.concurrency,
+      method: 'POST',
+      headers: target.request.headers,
+      body: target.request.body,
+      warmupMs,
+      durationMs: DURATION_MS,
+      // The proxy is the "server" whose CPU is measured; with no proxy, the upstreams are.
+      serverCpu: target.proxyCpu ?? target.upstreamCpu,
+      ...(target.proxyCpu ? { accountedCpu: target.upstreamCpu } : {}),
+      beforeWindow: async () => {
+        if (target.upstreams) countsBefore = await Promise.all(target.upstreams.map((u) => u.counts()));
+        logFrom = target.log?.size() ?? 0;
+        windowFrom = performance.now();
+      },
+      afterWindow: async () => {
+        const windowTo = performance.now();
+        logTo = target.log?.size() ?? 0;
+        if (target.upstreams) countsAfter = await Promise.all(target.upstreams.map((u) => u.counts()));
+        if (target.gateway && PROFILE_DIR) {
+          profileWindows.push({ label: label(meta), pid: target.gateway.pid, fromMs: windowFrom - target.gateway.spawnedAt, toMs: windowTo - target.gateway.spawnedAt });
+        }
+      },
+    });
+    const perOpUs = (cores: number): number => (result.completed > 0 ? (cores * result.seconds * 1e6) / result.completed : Number.NaN);
+    const proxyCpuUs = target.proxyCpu ? result.serverCpuMsPerOp * 1000 : Number.NaN;
+    const upstreamCpuUs = target.proxyCpu ? perOpUs(result.accountedCores) : result.serverCpuMsPerOp * 1000;
+    const logLines = target.log ? target.log.count(logFrom, logTo) : Number.NaN;
+    let shares: Record<string, number> | undefined;
+    let upstreamConnections: number | undefined;
+    if (target.upstreams && countsAfter.length > 0) {
+      const deltas = countsAfter.map((a, i) => a.infer - (countsBefore[i]?.infer ?? 0));
+      const total = deltas.reduce((a, b) => a + b, 0);
+      shares = Object.fromEntries(target.upstreams.map((u, i) => [u.id, total > 0 ? deltas[i]! / total : Number.NaN]));
+      upstreamConnections = countsAfter.reduce((sum, a, i) => sum + a.connections - (countsBefore[i]?.connections ?? 0), 0);
+    }
+    return {
+      ...meta,
+      result,
+      proxyCpuUs,
+      upstreamCpuUs,
+      logLinesPerRequest: result.completed > 0 ? logLines / result.completed : Number.NaN,
+      ...(shares ? { shares } : {}),
+      ...(upstreamConnections !== undefined ? { upstreamConnections } : {}),
+      attempts: 1,
+    };
+  };
+  const best = await quietest(run, (c) => c.result, retryPolicy, label(meta));
+  return { ...best, attempts: best.attempts };
+}
+
+/** The request as a client of this gateway sends it: with its credential. */
+const authed = (gateway: GatewayProcess, request: PreparedRequest): PreparedRequest => ({ headers: { ...request.headers, ...gateway.authHeaders }, body: request.body });
+
+function gatewayTarget(gateway: GatewayProcess, path: string, request: PreparedRequest, upstreamCpu: CpuClock, upstreams?: BenchUpstream[]): Target {
+  return {
+    url: `${gateway.url}${path}`,
+    request: authed(gateway, request),
+    proxyCpu: cpuClockOf(gateway.pid),
+    upstreamCpu,
+    log: {
+      size: () => gateway.logSize(),
+      count: (from, to) => gateway.countLogLines(from, to).accessLines,
+      truncate: () => gateway.truncateLog(),
+    },
+    gateway,
+    ...(upstreams ? { upstreams } : {}),
+  };
+}
+
+async function startGateway(workers: string[], strategy: string, auth: 'api-key' | 'anonymous' = 'api-key'): Promise<GatewayProcess> {
+  if (PROFILE_DIR) await mkdir(PROFILE_DIR, { recursive: true });
+  return startGatewayProcess({
+    workers,
+    strategy,
+    auth,
+    ...(PROFILE_DIR ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, '--cpu-prof-interval=200'] } : {}),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Proxy overhead
+
+async function benchOverhead(): Promise<void> {
+  const upstreams = [await startBenchUpstream({ id: 'tiny-a' }), await startBenchUpstream({ id: 'tiny-b' })];
+  const upstreamCpu = cpuClockOfAll(() => upstreams.map((u) => u.pid));
+  const path = '/v2/models/echo/infer';
+  try {
+    answerBytes = await checkOnce(`${upstreams[0]!.url}${path}`, TINY_REQUEST, false);
+    // Direct: to one upstream (its CPU is the "upstream" figure).
+    const direct: Target = { url: `${upstreams[0]!.url}${path}`, request: TINY_REQUEST, upstreamCpu, upstreams };
+    for (const c of CONCURRENCY) record(await measureCell({ part: 'overhead', path: 'direct', strategy: '', variant: '', concurrency: c }, direct));
+
+    // The gateway: one process, the strategy switched through the admin API between cells.
+    progress('starting the gateway in front of 2 tiny upstreams');
+    const gateway = await startGateway(upstreams.map((u) => u.url), STRATEGIES[0] ?? 'p2c');
+    try {
+      await checkOnce(`${gateway.url}${path}`, authed(gateway, TINY_REQUEST), false);
+      const target = gatewayTarget(gateway, path, TINY_REQUEST, upstreamCpu, upstreams);
+      for (const strategy of STRATEGIES) {
+        await gateway.setStrategy(strategy);
+        for (const c of CONCURRENCY) record(await measureCell({ part: 'overhead', path: 'gateway', strategy, variant: '', concurrency: c }, target));
+      }
+    } finally {
+      await gateway.stop(PROFILE_DIR ? 30_000 : 5000);
+    }
+    // The same without authentication (--allow-anonymous), p2c: what the API-key check costs.
+    if (STRATEGIES.includes('p2c') && NO_AUTH_ROWS) {
+      const open = await startGateway(upstreams.map((u) => u.url), 'p2c', 'anonymous');
+      try {
+        await checkOnce(`${open.url}${path}`, TINY_REQUEST, false);
+        const target = gatewayTarget(open, path, TINY_REQUEST, upstreamCpu, upstreams);
+        for (const c of CONCURRENCY) record(await measureCell({ part: 'overhead', path: 'gateway', strategy: 'p2c', variant: NO_AUTH, concurrency: c }, target));
+      } finally {
+        await open.stop(PROFILE_DIR ? 30_000 : 5000);
+      }
+    }
+
+    // The floor: node:http + http-proxy and nothing else, same upstreams.
+    if (FLOOR_ROWS) {
+      let floor: ProxyFloor | undefined;
+      try {
+        floor = await startProxyFloor(upstreams.map((u) => u.url));
+        await checkOnce(`${floor.url}${path}`, TINY_REQUEST, false);
+        const target: Target = { url: `${floor.url}${path}`, request: TINY_REQUEST, proxyCpu: cpuClockOf(floor.pid), upstreamCpu, upstreams };
+        for (const c of CONCURRENCY) record(await measureCell({ part: 'overhead', path: 'floor', strategy: 'round-robin', variant: '', concurrency: c }, target));
+      } finally {
+        await floor?.stop();
+      }
+    }
+
+    // NGINX, same upstreams.
+    if (!nginxAvailable()) {
+      nginxSkipped = `${NGINX_BIN} not found: NGINX rows skipped (Debian: apt-get install -y nginx)`;
+      progress(nginxSkipped);
+      return;
+    }
+    let nginx: NginxProcess | undefined;
+    try {
+      nginx = await startNginx({ upstreams: upstreams.map((u) => `127.0.0.1:${u.port}`), keepalive: 64, accessLog: true });
+      nginxConfText = nginx.config;
+      await checkOnce(`${nginx.url}${path}`, TINY_REQUEST, false);
+      const proxy = nginx;
+      const pids = proxy.pids();
+      const target: Target = {
+        url: `${proxy.url}${path}`,
+        request: TINY_REQUEST,
+        proxyCpu: cpuClockOfAll(() => pids),
+        upstreamCpu,
+        log: { size: () => proxy.logSize(), count: (from, to) => countLines(proxy.accessLogFile, from, to).lines, truncate: () => proxy.truncateLog() },
+        upstreams,
+      };
+      for (const c of CONCURRENCY) record(await measureCell({ part: 'overhead', path: 'nginx', strategy: 'round-robin', variant: '', concurrency: c }, target));
+    } catch (err) {
+      nginxSkipped = `NGINX failed: ${(err as Error).message.split('\n')[0]}`;
+      progress(nginxSkipped);
+    } finally {
+      await nginx?.stop();
+    }
+  } finally {
+    await Promise.all(upstreams.map((u) => u.stop()));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Heterogeneous upstreams
+
+const HETERO_VARIANTS = [
+  { name: 'worker-like', slots: 1, judged: true },
+  { name: 'fixed-delay', slots: 0, judged: false },
+] as const;
+
+async function benchHetero(): Promise<void> {
+  for (const variant of HETERO_VARIANTS) {
+    const upstreams = [
+      await startBenchUpstream({ id: `fast-1 (${FAST_MS} ms)`, serviceMs: FAST_MS, slots: variant.slots }),
+      await startBenchUpstream({ id: `fast-2 (${FAST_MS} ms)`, serviceMs: FAST_MS, slots: variant.slots }),
+      await startBenchUpstream({ id: `slow (${SLOW_MS} ms)`, serviceMs: SLOW_MS, slots: variant.slots }),
+    ];
+    const upstreamCpu = cpuClockOfAll(() => upstreams.map((u) => u.pid));
+    try {
+      // A fresh gateway per strategy: latency estimates and turns from the previous cell would otherwise carry over.
+      for (const strategy of STRATEGIES) {
+        const gateway = await startGateway(upstreams.map((u) => u.url), strategy);
+        try {
+          const target = gatewayTarget(gateway, '/v2/models/echo/infer', TINY_REQUEST, upstreamCpu, upstreams);
+          record(await measureCell({ part: 'hetero', path: 'gateway', strategy, variant: variant.name, concurrency: HETERO_CONCURRENCY }, target, HETERO_WARMUP_MS));
+        } finally {
+          await gateway.stop(PROFILE_DIR ? 30_000 : 5000);
+        }
+      }
+    } finally {
+      await Promise.all(upstreams.map((u) => u.stop()));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. A real model
+
+async function benchModel(): Promise<void> {
+  const modelPath = join(DEMO_MODELS, 'iris', '1', 'model.onnx');
+  if (!existsSync(modelPath)) {
+    progress(`missing ${modelPath}: run \`npm run models\` first; the real-model part is skipped`);
+    return;
+  }
+  const config = JSON.parse(await readFile(join(DEMO_MODELS, 'iris', 'config.json'), 'utf8')) as Record<string, unknown>;
+  let repo: TempRepository | undefined;
+  let worker: RunningProcess | undefined;
+  let gateway: GatewayProcess | undefined;
+  try {
+    repo = await createRepository(DEMO_MODELS, [{ name: 'iris', config }], 'gateway');
+    progress('starting an iris worker');
+    worker = await startWorker(undefined, repo.dir);
+    const workerPid = worker.child.pid;
+    if (workerPid === undefined) throw new Error('worker has no pid');
+    const request = binaryRequest([{ name: 'features', shape: [1, 4], data: seededFloats(4) }]);
+    const path = '/v2/models/iris/infer';
+    await checkOnce(`${worker.url}${path}`, request, true);
+    const workerCpu = cpuClockOf(workerPid);
+    const direct: Target = { url: `${worker.url}${path}`, request, upstreamCpu: workerCpu };
+    progress('starting the gateway in front of the iris worker');
+    gateway = await startGateway([worker.url], 'p2c');
+    await checkOnce(`${gateway.url}${path}`, authed(gateway, request), true);
+    const through = gatewayTarget(gateway, path, request, workerCpu);
+    for (const c of MODEL_CONCURRENCY) {
+      record(await measureCell({ part: 'model', path: 'direct', strategy: '', variant: 'iris binary', concurrency: c }, direct));
+      record(await measureCell({ part: 'model', path: 'gateway', strategy: 'p2c', variant: 'iris binary', concurrency: c }, through));
+    }
+  } finally {
+    await gateway?.stop(PROFILE_DIR ? 30_000 : 5000);
+    await worker?.stop();
+    await repo?.remove();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Targets
+
+interface TargetRow {
+  name: string;
+  detail: string;
+  value: string;
+  limit: string;
+  result: string;
+  pass?: boolean;
+}
+
+const find = (part: Part, path: Cell['path'], strategy: string, concurrency: number, variant = ''): Cell | undefined =>
+  cells.find((c) => c.part === part && c.path === path && c.strategy === strategy && c.concurrency === concurrency && c.variant === variant);
+
+function targetRows(): TargetRow[] {
+  const rows: TargetRow[] = [];
+  // CPU per request vs NGINX, per strategy, all concurrencies in one row.
+  const nginxAt = (c: number): number => find('overhead', 'nginx', 'round-robin', c)?.proxyCpuUs ?? Number.NaN;
+  for (const strategy of STRATEGIES) {
+    const values = CONCURRENCY.map((c) => (find('overhead', 'gateway', strategy, c)?.proxyCpuUs ?? Number.NaN) / nginxAt(c));
+    const judged = values.filter(Number.isFinite);
+    const pass = judged.length === 0 ? undefined : judged.every((v) => v <= TARGET_CPU_VS_NGINX);
+    rows.push({
+      name: 'gateway CPU/req ÷ NGINX CPU/req',
+      detail: `${strategy}, c=${CONCURRENCY.join('/')}`,
+      value: values.map(ratio).join(' / '),
+      limit: `<= ${TARGET_CPU_VS_NGINX}x`,
+      result: judged.length === 0 ? 'n/a' : values.map((v) => (Number.isFinite(v) ? verdict(v <= TARGET_CPU_VS_NGINX) : '-')).join('/'),
+      ...(pass !== undefined ? { pass } : {}),
+    });
+  }
+  const open = CONCURRENCY.map((c) => (find('overhead', 'gateway', 'p2c', c, NO_AUTH)?.proxyCpuUs ?? Number.NaN) / nginxAt(c));
+  if (open.some(Number.isFinite)) {
+    rows.push({ name: 'gateway CPU/req ÷ NGINX CPU/req', detail: `p2c ${NO_AUTH}, c=${CONCURRENCY.join('/')}`, value: open.map(ratio).join(' / '), limit: '', result: 'info' });
+  }
+  const floor = CONCURRENCY.map((c) => (find('overhead', 'floor', 'round-robin', c)?.proxyCpuUs ?? Number.NaN) / nginxAt(c));
+  if (floor.some(Number.isFinite)) {
+    rows.push({ name: 'floor CPU/req ÷ NGINX CPU/req', detail: `node:http+http-proxy, c=${CONCURRENCY.join('/')}`, value: floor.map(ratio).join(' / '), limit: '', result: 'info' });
+    const above = CONCURRENCY.map((c) => (find('overhead', 'gateway', 'p2c', c)?.proxyCpuUs ?? Number.NaN) - (find('overhead', 'floor', 'round-robin', c)?.proxyCpuUs ?? Number.NaN));
+    rows.push({ name: 'gateway CPU/req − floor CPU/req', detail: `p2c, c=${CONCURRENCY.join('/')}`, value: above.map((v) => `${us(v)} µs`).join(' / '), limit: '', result: 'info' });
+  }
+  // Added p50 latency at concurrency 1.
+  const directP50 = find('overhead', 'direct', '', 1)?.result.latency.p50Ms ?? Number.NaN;
+  for (const strategy of STRATEGIES) {
+    const added = (find('overhead', 'gateway', strategy, 1)?.result.latency.p50Ms ?? Number.NaN) - directP50;
+    rows.push(addedRow(`tiny upstream, ${strategy}`, added));
+  }
+  const openAdded = (find('overhead', 'gateway', 'p2c', 1, NO_AUTH)?.result.latency.p50Ms ?? Number.NaN) - directP50;
+  if (Number.isFinite(openAdded)) rows.push({ name: 'added p50 latency at c=1', detail: `tiny upstream, p2c ${NO_AUTH}`, value: `${ms(openAdded)} ms`, limit: '', result: 'info' });
+  const nginxAdded = (find('overhead', 'nginx', 'round-robin', 1)?.result.latency.p50Ms ?? Number.NaN) - directP50;
+  if (Number.isFinite(nginxAdded)) rows.push({ name: 'added p50 at c=1 (reference)', detail: 'tiny upstream, NGINX', value: `${ms(nginxAdded)} ms`, limit: '', result: 'info' });
+  const modelAdded = (find('model', 'gateway', 'p2c', 1, 'iris binary')?.result.latency.p50Ms ?? Number.NaN) - (find('model', 'direct', '', 1, 'iris binary')?.result.latency.p50Ms ?? Number.NaN);
+  if (Number.isFinite(modelAdded)) rows.push(addedRow('iris binary worker, p2c', modelAdded));
+  const modelTput = (find('model', 'gateway', 'p2c', 16, 'iris binary')?.result.perSecond ?? Number.NaN) / (find('model', 'direct', '', 16, 'iris binary')?.result.perSecond ?? Number.NaN);
+  if (Number.isFinite(modelTput)) rows.push({ name: 'inf/s through gateway ÷ direct', detail: 'iris binary worker, c=16', value: ratio(modelTput), limit: '', result: 'info' });
+  // Heterogeneous: p99 vs round-robin.
+  for (const variant of HETERO_VARIANTS) {
+    const rr = find('hetero', 'gateway', 'round-robin', HETERO_CONCURRENCY, variant.name)?.result.latency.p99Ms ?? Number.NaN;
+    for (const strategy of JUDGED_STRATEGIES) {
+      const value = (find('hetero', 'gateway', strategy, HETERO_CONCURRENCY, variant.name)?.result.latency.p99Ms ?? Number.NaN) / rr;
+      const judged = variant.judged && Number.isFinite(value);
+      rows.push({
+        name: `p99 ÷ round-robin p99 (${variant.name})`,
+        detail: `${strategy}, c=${HETERO_CONCURRENCY}`,
+        value: ratio(value),
+        limit: variant.judged ? `<= ${TARGET_P99_VS_RR}x` : '',
+        result: judged ? verdict(value <= TARGET_P99_VS_RR) : Number.isFinite(value) ? 'info' : 'n/a',
+        ...(judged ? { pass: value <= TARGET_P99_VS_RR } : {}),
+      });
+    }
+  }
+  return rows;
+}
+
+function addedRow(detail: string, added: number): TargetRow {
+  const judged = Number.isFinite(added);
+  return {
+    name: 'added p50 latency at c=1',
+    detail,
+    value: `${ms(added)} ms`,
+    limit: `<= ${TARGET_ADDED_P50_MS} ms`,
+    result: judged ? verdict(added <= TARGET_ADDED_P50_MS) : 'n/a',
+    ...(judged ? { pass: added <= TARGET_ADDED_P50_MS } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+/** The commit measured, and how many files under gateway/ and shared/ differ from it (others may be editing). */
+function sourceState(): string {
+  try {
+    const git = (...args: string[]): string => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = git('status', '--porcelain', '--', 'gateway', 'shared').split('\n').filter((l) => l !== '').length;
+    return `${git('rev-parse', '--short', 'HEAD')}${dirty > 0 ? ` + ${dirty} uncommitted file(s) under gateway/ and shared/` : ''}`;
+  } catch {
+    return 'unknown (no git)';
+  }
+}
+
+const SOURCE = sourceState();
+
+const VERSIONS = packageVersions(['express', 'http-proxy', 'opossum', 'prom-client', 'pino', 'tsx', 'autocannon', 'onnxruntime-node']);
+
+function method(): string[] {
+  return [
+    `Closed loop (autocannon in the bench process, c keep-alive connections, one request each): ${WARMUP_MS} ms warm-up`,
+    `    (${HETERO_WARMUP_MS} ms for the heterogeneous cells), then a ${DURATION_MS} ms measured window per cell.`,
+    'Upstreams: test/bench/lib/bench-upstream-server.ts, one node:http process each: reads the body, answers POST',
+    `    /v2/models/echo/infer with a fixed ${answerBytes} B V2 JSON body, and answers the gateway's readiness, index and metadata calls.`,
+    `1. Proxy overhead: 2 upstreams answering at once; request ${TINY_REQUEST.body.length} B JSON. "direct" goes to one upstream;`,
+    '    the gateway (shared/cli/bin.js gateway, one process, strategy switched with PUT /admin/strategy between cells)',
+    '    and NGINX balance over both; "floor" is a bare node:http + http-proxy proxy with the gateway\'s agent settings',
+    '    (lib/proxy-floor-server.ts). Proxy CPU: utime+stime of the proxy from /proc/<pid>/stat over the window',
+    '    (NGINX: master + worker) divided by the requests completed in it.',
+    `2. Heterogeneous: 3 upstreams, two answering in ${FAST_MS} ms and one in ${SLOW_MS} ms; a fresh gateway per strategy, c=${HETERO_CONCURRENCY}.`,
+    '    worker-like: one execution slot per upstream, others wait in a FIFO queue whose length goes out in',
+    '    X-Infergate-Queue-Depth (a worker with one session); fixed-delay: every request waits the same, any number',
+    '    at once (the fault upstream\'s delay mode). Share: inference requests each upstream answered in the window.',
+    '3. Real model: a worker (shared/cli/bin.js worker) serving iris with its shipped config, binary tensor',
+    '    extension in and out; direct, and through a gateway with that one worker (p2c).',
+    'The gateway runs with its defaults otherwise: API-key authentication (a key in a throw-away key file, sent as',
+    '    Authorization: Bearer; "no auth" rows: --allow-anonymous), throttling on (the key names no plan), breakers,',
+    '    metrics, retry budget, health checks, and its default log level (info: one access line per request), stdout to a file;',
+    '    "log lines/req" counts the access lines written in the window. NGINX logs one line per request too.',
+    'new upstream conns: TCP connections the upstreams accepted in the window (0 = the proxy reuses its keep-alive connections).',
+    `NGINX: worker_processes 1, round-robin, upstream keepalive 64, proxy_http_version 1.1, Connection "" (config below).`,
+    `other cores: CPU busy machine-wide minus proxy, upstreams and bench process; a cell above ${NOISY_CORES} is rerun`,
+    `    (at most twice, ${Number(env.BENCH_RETRIES ?? 8)} reruns per run), the quietest attempt kept.`,
+    'Caveat: load generator, proxy and upstreams share this machine\'s cores, so req/s is what the whole set',
+    '    sustains together; CPU per request is the comparable figure.',
+  ];
+}
+
+/** Size of the tiny upstream's answer, from the first check. */
+let answerBytes = Number.NaN;
+const us = (v: number): string => (Number.isFinite(v) ? num(v, 3) : '-');
+
+function printReport(): void {
+  const out: string[] = [];
+  const info = machineInfo();
+  out.push('infergate gateway benchmark', '');
+  out.push(...describeMachine(info));
+  out.push(`packages:         ${Object.entries(VERSIONS).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  out.push(`source:           ${SOURCE}`);
+  out.push(`nginx:            ${nginxAvailable() ? `${nginxVersion()} (${NGINX_BIN})` : 'not installed'}`);
+  out.push(`background:       ${background.toFixed(2)} cores busy before the run started`, '');
+  const noisy = cells.filter((c) => isNoisy(c.result, NOISY_CORES));
+  if (background > NOISY_CORES) out.push(`WARNING: the machine was busy before the run (${background.toFixed(2)} cores): other processes compete for the cores.`);
+  if (noisy.length > 0) {
+    out.push(
+      `WARNING: ${noisy.length} of ${cells.length} cells ran with more than ${NOISY_CORES} cores busy outside the benchmark even after reruns`,
+      `         (${noisy.map(label).join('; ')}): rerun on a quiet machine before trusting them.`,
+    );
+  }
+  if (background > NOISY_CORES || noisy.length > 0) out.push('');
+  out.push('method:', ...method().map((l) => `  ${l}`), '');
+
+  const overhead = cells.filter((c) => c.part === 'overhead');
+  if (overhead.length > 0) {
+    out.push('1. proxy overhead (tiny upstream x2)');
+    if (nginxSkipped) out.push(`   note: ${nginxSkipped}`);
+    const order = (c: Cell): number =>
+      c.path === 'direct' ? 0 : c.path === 'gateway' ? (c.variant === NO_AUTH ? 50 : 1 + STRATEGIES.indexOf(c.strategy as (typeof STRATEGIES)[number])) : c.path === 'floor' ? 60 : 99;
+    const rows = [...overhead]
+      .sort((a, b) => a.concurrency - b.concurrency || order(a) - order(b))
+      .map((c) => [
+        String(c.concurrency),
+        c.path === 'gateway'
+          ? `gateway ${c.strategy}${c.variant ? ` (${c.variant})` : ''}`
+          : c.path === 'nginx' ? 'nginx round-robin' : c.path === 'floor' ? 'node:http+http-proxy floor' : 'direct',
+        num(c.result.perSecond),
+        ms(c.result.latency.p50Ms),
+        ms(c.result.latency.p99Ms),
+        us(c.proxyCpuUs),
+        us(c.upstreamCpuUs),
+        us(c.result.clientCpuMsPerOp * 1000),
+        c.result.otherCores.toFixed(2),
+        Number.isFinite(c.logLinesPerRequest) ? c.logLinesPerRequest.toFixed(2) : '-',
+        c.upstreamConnections !== undefined ? String(c.upstreamConnections) : '-',
+        String(c.result.errors),
+      ]);
+    out.push(
+      renderTable(
+        [
+          { title: 'conc' },
+          { title: 'path', align: 'left' },
+          { title: 'req/s' },
+          { title: 'p50 ms' },
+          { title: 'p99 ms' },
+          { title: 'proxy CPU µs/req' },
+          { title: 'upstreams CPU µs/req' },
+          { title: 'client CPU µs/req' },
+          { title: 'other cores' },
+          { title: 'log lines/req' },
+          { title: 'new upstream conns' },
+          { title: 'errors' },
+        ],
+        rows,
+      ),
+      '',
+    );
+  }
+
+  const hetero = cells.filter((c) => c.part === 'hetero');
+  if (hetero.length > 0) {
+    out.push(`2. heterogeneous upstreams (fast-1, fast-2: ${FAST_MS} ms; slow: ${SLOW_MS} ms), through the gateway, c=${HETERO_CONCURRENCY}`);
+    const rows = hetero.map((c) => {
+      const shares = Object.values(c.shares ?? {});
+      return [
+        c.variant,
+        c.strategy,
+        num(c.result.perSecond),
+        ms(c.result.latency.p50Ms),
+        ms(c.result.latency.p99Ms),
+        shares.map((s) => `${(s * 100).toFixed(1)}%`).join(' / '),
+        us(c.proxyCpuUs),
+        c.result.otherCores.toFixed(2),
+        String(c.result.errors),
+      ];
+    });
+    out.push(
+      renderTable(
+        [
+          { title: 'upstreams', align: 'left' },
+          { title: 'strategy', align: 'left' },
+          { title: 'req/s' },
+          { title: 'p50 ms' },
+          { title: 'p99 ms' },
+          { title: 'share fast-1 / fast-2 / slow' },
+          { title: 'gateway CPU µs/req' },
+          { title: 'other cores' },
+          { title: 'errors' },
+        ],
+        rows,
+      ),
+      '',
+    );
+  }
+
+  const model = cells.filter((c) => c.part === 'model');
+  if (model.length > 0) {
+    out.push('3. real model (iris, binary tensor extension, one worker)');
+    out.push(
+      renderTable(
+        [
+          { title: 'conc' },
+          { title: 'path', align: 'left' },
+          { title: 'inf/s' },
+          { title: 'p50 ms' },
+          { title: 'p99 ms' },
+          { title: 'gateway CPU µs/inf' },
+          { title: 'worker CPU µs/inf' },
+          { title: 'client CPU µs/inf' },
+          { title: 'other cores' },
+          { title: 'errors' },
+        ],
+        model.map((c) => [
+          String(c.concurrency),
+          c.path === 'gateway' ? `gateway ${c.strategy}` : 'direct',
+          num(c.result.perSecond),
+          ms(c.result.latency.p50Ms),
+          ms(c.result.latency.p99Ms),
+          us(c.proxyCpuUs),
+          us(c.upstreamCpuUs),
+          us(c.result.clientCpuMsPerOp * 1000),
+          c.result.otherCores.toFixed(2),
+          String(c.result.errors),
+        ]),
+      ),
+      '',
+    );
+  }
+
+  out.push('targets:');
+  out.push(
+    renderTable(
+      [{ title: 'target', align: 'left' }, { title: 'where', align: 'left' }, { title: 'value' }, { title: 'limit' }, { title: 'result', align: 'left' }],
+      targetRows().map((r) => [r.name, r.detail, r.value, r.limit, r.result]),
+    ),
+  );
+  if (nginxConfText) out.push('', 'nginx.conf used (temp paths shortened):', ...nginxConfText.replace(/\/tmp\/infergate-bench-nginx-[^/]+\//g, '<tmp>/').trimEnd().split('\n').map((l) => `  ${l}`));
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+async function writeJson(): Promise<void> {
+  await mkdir(dirname(OUT), { recursive: true });
+  const report = {
+    benchmark: 'gateway',
+    date: new Date().toISOString(),
+    machine: machineInfo(),
+    packages: VERSIONS,
+    source: SOURCE,
+    nginx: nginxAvailable() ? nginxVersion() : null,
+    nginxConfig: nginxConfText || null,
+    method: method(),
+    backgroundCores: background,
+    settings: { warmupMs: WARMUP_MS, heteroWarmupMs: HETERO_WARMUP_MS, durationMs: DURATION_MS, concurrency: CONCURRENCY, heteroConcurrency: HETERO_CONCURRENCY, fastMs: FAST_MS, slowMs: SLOW_MS, strategies: STRATEGIES },
+    cells,
+    targets: targetRows(),
+  };
+  await writeFile(OUT, `${JSON.stringify(report, null, 2)}\n`);
+  progress(`results written to ${OUT}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const cellCount =
+    (PARTS.includes('overhead') ? CONCURRENCY.length * (2 + STRATEGIES.length + (NO_AUTH_ROWS && STRATEGIES.includes('p2c') ? 1 : 0) + (FLOOR_ROWS ? 1 : 0)) : 0) +
+    (PARTS.includes('hetero') ? HETERO_VARIANTS.length * STRATEGIES.length : 0) +
+    (PARTS.includes('model') ? 2 * MODEL_CONCURRENCY.length : 0);
+  progress(`${cellCount} cells, about ${Math.round((cellCount * (WARMUP_MS + DURATION_MS + 1000)) / 1000) + 20} s`);
+  background = await backgroundLoad();
+  progress(`background load before start: ${background.toFixed(2)} cores busy`);
+  if (PARTS.includes('overhead')) await benchOverhead();
+  if (PARTS.includes('hetero')) await benchHetero();
+  if (PARTS.includes('model')) await benchModel();
+  if (PROFILE_DIR) await writeFile(join(PROFILE_DIR, 'windows.json'), `${JSON.stringify(profileWindows, null, 2)}\n`);
+  printReport();
+  await writeJson();
+  progress(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+}
+
+await main();

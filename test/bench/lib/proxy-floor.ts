@@ -1,0 +1,32 @@
+/** Starts the proxy floor (proxy-floor-server.ts: bare node:http + http-proxy, round-robin) as a child process. */
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+const SERVER = fileURLToPath(new URL('./proxy-floor-server.ts', import.meta.url));
+
+export interface ProxyFloor {
+  url: string;
+  pid: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function startProxyFloor(upstreams: readonly string[]): Promise<ProxyFloor> {
+  const child = fork(SERVER, [JSON.stringify(upstreams)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const [message] = (await once(child, 'message')) as [{ port: number }];
+  if (child.pid === undefined) throw new Error('proxy floor has no pid');
+  return {
+    url: `http://127.0.0.1:${message.port}`,
+    pid: child.pid,
+    child,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.disconnect();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
