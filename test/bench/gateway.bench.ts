@@ -5,7 +5,9 @@
  *   1. proxy overhead   a tiny worker-shaped upstream (fixed small V2 JSON answer), two processes of
  *                       it; direct to one of them, through the gateway with each balancing strategy,
  *                       and through NGINX (round-robin, upstream keep-alive) as the reference proxy;
- *                       concurrency 1, 16, 64: req/s, p50, p99, the proxy's CPU per request.
+ *                       also the gateway without authentication, and a bare node:http + http-proxy
+ *                       proxy (the floor of the gateway's stack); concurrency 1, 16, 64: req/s, p50,
+ *                       p99, the proxy's CPU per request.
  *   2. heterogeneous    three upstreams, one 5x slower (2 ms vs 10 ms); through the gateway with each
  *                       strategy: p50/p99 and the share of requests each upstream got. Two upstream
  *                       models: worker-like (one execution slot, FIFO queue, queue depth reported)
@@ -18,6 +20,7 @@
  *
  * Environment knobs (all optional; the default run is the one that counts):
  *   BENCH_WARMUP_MS / BENCH_DURATION_MS  unmeasured warm-up and measured window per cell (750 / 2500)
+ *   BENCH_PREWARM_MS        unmeasured load on each freshly started proxy before its first cell (1500)
  *   BENCH_CONCURRENCY       proxy-overhead concurrencies (1,16,64)
  *   BENCH_HETERO_CONCURRENCY  heterogeneous scenario's concurrency (24)
  *   BENCH_HETERO_MS         fast,slow service times in ms (2,10)
@@ -25,9 +28,11 @@
  *   BENCH_PARTS             subset of overhead,hetero,model (all)
  *   BENCH_RETRIES           reruns of noisy cells allowed in all (8)
  *   BENCH_NGINX             nginx binary (/usr/sbin/nginx); the NGINX rows are skipped when it is missing
+ *   BENCH_NGINX_KEEPALIVE   NGINX upstream `keepalive` (64)
+ *   BENCH_NO_AUTH_ROWS / BENCH_FLOOR_ROWS  0 leaves out the "no auth" gateway rows / the node:http+http-proxy floor rows
  *   BENCH_OUT               JSON output (bench/gateway.raw.json)
- *   BENCH_GATEWAY_PROF      directory: run every gateway with --cpu-prof there and record the measured
- *                           windows; summarize with `tsx test/bench/profile-summary.ts <dir>`
+ *   BENCH_GATEWAY_PROF      directory: run every gateway (and the floor proxy) with --cpu-prof there and
+ *                           record the measured windows; summarize with `tsx test/bench/profile-summary.ts <dir>`
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -61,7 +66,9 @@ const CONCURRENCY = list(env.BENCH_CONCURRENCY, '1,16,64').map(Number);
 const HETERO_CONCURRENCY = Number(env.BENCH_HETERO_CONCURRENCY ?? 24);
 const [FAST_MS = 2, SLOW_MS = 10] = list(env.BENCH_HETERO_MS, '2,10').map(Number);
 /** The heterogeneous cells get a longer warm-up: queues and latency estimates must settle first. */
-const HETERO_WARMUP_MS = Math.max(WARMUP_MS, 1000);
+const HETERO_WARMUP_MS = Math.max(WARMUP_MS, 2000);
+/** Unmeasured load on a freshly started proxy before its first cell, so its JIT has settled. */
+const PREWARM_MS = Number(env.BENCH_PREWARM_MS ?? 1500);
 const MODEL_CONCURRENCY = [1, 16];
 /** Variant label of the proxy-overhead rows measured with authentication off (--allow-anonymous). */
 const NO_AUTH = 'no auth';
@@ -70,7 +77,10 @@ const NO_AUTH_ROWS = env.BENCH_NO_AUTH_ROWS !== '0';
 const FLOOR_ROWS = env.BENCH_FLOOR_ROWS !== '0';
 const OUT = env.BENCH_OUT ?? join(REPO_ROOT, 'bench', 'gateway.raw.json');
 const PROFILE_DIR = env.BENCH_GATEWAY_PROF;
+const PROFILE_ARGS = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, '--cpu-prof-interval=200'] : [];
 const NOISY_CORES = 0.25;
+/** NGINX `keepalive` (idle upstream connections cached per worker process). */
+const NGINX_KEEPALIVE = Number(env.BENCH_NGINX_KEEPALIVE ?? 64);
 const retryPolicy: RetryPolicy = {
   noisyCores: NOISY_CORES,
   perCell: 2,
@@ -148,6 +158,8 @@ interface Target {
   /** Access-log file and a way to count its lines in a byte range. */
   log?: { size(): number; count(from: number, to: number): number; truncate(): void };
   gateway?: GatewayProcess;
+  /** A profiled proxy process whose measured windows go to <BENCH_GATEWAY_PROF>/windows.json. */
+  profiled?: { pid: number; spawnedAt: number };
   upstreams?: BenchUpstream[];
 }
 
@@ -179,8 +191,9 @@ async function measureCell(meta: Omit<Cell, 'result' | 'proxyCpuUs' | 'upstreamC
         const windowTo = performance.now();
         logTo = target.log?.size() ?? 0;
         if (target.upstreams) countsAfter = await Promise.all(target.upstreams.map((u) => u.counts()));
-        if (target.gateway && PROFILE_DIR) {
-          profileWindows.push({ label: label(meta), pid: target.gateway.pid, fromMs: windowFrom - target.gateway.spawnedAt, toMs: windowTo - target.gateway.spawnedAt });
+        const profiled = target.profiled ?? target.gateway;
+        if (profiled && PROFILE_DIR) {
+          profileWindows.push({ label: label(meta), pid: profiled.pid, fromMs: windowFrom - profiled.spawnedAt, toMs: windowTo - profiled.spawnedAt });
         }
       },
     });
@@ -207,12 +220,17 @@ async function measureCell(meta: Omit<Cell, 'result' | 'proxyCpuUs' | 'upstreamC
       attempts: 1,
     };
   };
-  const best = await quietest(run, (c) => c.result, retryPolicy, label(meta));
-  return { ...best, attempts: best.attempts };
+  return quietest(run, (c) => c.result, retryPolicy, label(meta));
 }
 
 /** The request as a client of this gateway sends it: with its credential. */
 const authed = (gateway: GatewayProcess, request: PreparedRequest): PreparedRequest => ({ headers: { ...request.headers, ...gateway.authHeaders }, body: request.body });
+
+/** Loads a freshly started proxy for PREWARM_MS at concurrency 16, unmeasured. */
+async function prewarm(target: Target): Promise<void> {
+  if (PREWARM_MS <= 0) return;
+  await httpLoad({ url: target.url, connections: 16, method: 'POST', headers: target.request.headers, body: target.request.body, warmupMs: PREWARM_MS, durationMs: 1 });
+}
 
 function gatewayTarget(gateway: GatewayProcess, path: string, request: PreparedRequest, upstreamCpu: CpuClock, upstreams?: BenchUpstream[]): Target {
   return {
@@ -236,7 +254,7 @@ async function startGateway(workers: string[], strategy: string, auth: 'api-key'
     workers,
     strategy,
     auth,
-    ...(PROFILE_DIR ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, '--cpu-prof-interval=200'] } : {}),
+    ...(PROFILE_DIR ? { nodeArgs: PROFILE_ARGS } : {}),
   });
 }
 
@@ -259,6 +277,7 @@ async function benchOverhead(): Promise<void> {
     try {
       await checkOnce(`${gateway.url}${path}`, authed(gateway, TINY_REQUEST), false);
       const target = gatewayTarget(gateway, path, TINY_REQUEST, upstreamCpu, upstreams);
+      await prewarm(target);
       for (const strategy of STRATEGIES) {
         await gateway.setStrategy(strategy);
         for (const c of CONCURRENCY) record(await measureCell({ part: 'overhead', path: 'gateway', strategy, variant: '', concurrency: c }, target));
@@ -272,6 +291,7 @@ async function benchOverhead(): Promise<void> {
       try {
         await checkOnce(`${open.url}${path}`, TINY_REQUEST, false);
         const target = gatewayTarget(open, path, TINY_REQUEST, upstreamCpu, upstreams);
+        await prewarm(target);
         for (const c of CONCURRENCY) record(await measureCell({ part: 'overhead', path: 'gateway', strategy: 'p2c', variant: NO_AUTH, concurrency: c }, target));
       } finally {
         await open.stop(PROFILE_DIR ? 30_000 : 5000);
@@ -282,9 +302,10 @@ async function benchOverhead(): Promise<void> {
     if (FLOOR_ROWS) {
       let floor: ProxyFloor | undefined;
       try {
-        floor = await startProxyFloor(upstreams.map((u) => u.url));
+        floor = await startProxyFloor(upstreams.map((u) => u.url), PROFILE_DIR ? PROFILE_ARGS : []);
         await checkOnce(`${floor.url}${path}`, TINY_REQUEST, false);
-        const target: Target = { url: `${floor.url}${path}`, request: TINY_REQUEST, proxyCpu: cpuClockOf(floor.pid), upstreamCpu, upstreams };
+        const target: Target = { url: `${floor.url}${path}`, request: TINY_REQUEST, proxyCpu: cpuClockOf(floor.pid), upstreamCpu, upstreams, profiled: floor };
+        await prewarm(target);
         for (const c of CONCURRENCY) record(await measureCell({ part: 'overhead', path: 'floor', strategy: 'round-robin', variant: '', concurrency: c }, target));
       } finally {
         await floor?.stop();
@@ -299,7 +320,7 @@ async function benchOverhead(): Promise<void> {
     }
     let nginx: NginxProcess | undefined;
     try {
-      nginx = await startNginx({ upstreams: upstreams.map((u) => `127.0.0.1:${u.port}`), keepalive: 64, accessLog: true });
+      nginx = await startNginx({ upstreams: upstreams.map((u) => `127.0.0.1:${u.port}`), keepalive: NGINX_KEEPALIVE, accessLog: true });
       nginxConfText = nginx.config;
       await checkOnce(`${nginx.url}${path}`, TINY_REQUEST, false);
       const proxy = nginx;
@@ -312,6 +333,7 @@ async function benchOverhead(): Promise<void> {
         log: { size: () => proxy.logSize(), count: (from, to) => countLines(proxy.accessLogFile, from, to).lines, truncate: () => proxy.truncateLog() },
         upstreams,
       };
+      await prewarm(target);
       for (const c of CONCURRENCY) record(await measureCell({ part: 'overhead', path: 'nginx', strategy: 'round-robin', variant: '', concurrency: c }, target));
     } catch (err) {
       nginxSkipped = `NGINX failed: ${(err as Error).message.split('\n')[0]}`;
@@ -385,6 +407,7 @@ async function benchModel(): Promise<void> {
     gateway = await startGateway([worker.url], 'p2c');
     await checkOnce(`${gateway.url}${path}`, authed(gateway, request), true);
     const through = gatewayTarget(gateway, path, request, workerCpu);
+    await prewarm(through);
     for (const c of MODEL_CONCURRENCY) {
       record(await measureCell({ part: 'model', path: 'direct', strategy: '', variant: 'iris binary', concurrency: c }, direct));
       record(await measureCell({ part: 'model', path: 'gateway', strategy: 'p2c', variant: 'iris binary', concurrency: c }, through));
@@ -504,7 +527,8 @@ const VERSIONS = packageVersions(['express', 'http-proxy', 'opossum', 'prom-clie
 function method(): string[] {
   return [
     `Closed loop (autocannon in the bench process, c keep-alive connections, one request each): ${WARMUP_MS} ms warm-up`,
-    `    (${HETERO_WARMUP_MS} ms for the heterogeneous cells), then a ${DURATION_MS} ms measured window per cell.`,
+    `    (${HETERO_WARMUP_MS} ms for the heterogeneous cells), then a ${DURATION_MS} ms measured window per cell; every`,
+    `    proxy process gets ${PREWARM_MS} ms of unmeasured load at c=16 after it starts (JIT warm-up).`,
     'Upstreams: test/bench/lib/bench-upstream-server.ts, one node:http process each: reads the body, answers POST',
     `    /v2/models/echo/infer with a fixed ${answerBytes} B V2 JSON body, and answers the gateway's readiness, index and metadata calls.`,
     `1. Proxy overhead: 2 upstreams answering at once; request ${TINY_REQUEST.body.length} B JSON. "direct" goes to one upstream;`,
@@ -523,7 +547,7 @@ function method(): string[] {
     '    metrics, retry budget, health checks, and its default log level (info: one access line per request), stdout to a file;',
     '    "log lines/req" counts the access lines written in the window. NGINX logs one line per request too.',
     'new upstream conns: TCP connections the upstreams accepted in the window (0 = the proxy reuses its keep-alive connections).',
-    `NGINX: worker_processes 1, round-robin, upstream keepalive 64, proxy_http_version 1.1, Connection "" (config below).`,
+    `NGINX: worker_processes 1, round-robin, upstream keepalive ${NGINX_KEEPALIVE}, proxy_http_version 1.1, Connection "" (config below).`,
     `other cores: CPU busy machine-wide minus proxy, upstreams and bench process; a cell above ${NOISY_CORES} is rerun`,
     `    (at most twice, ${Number(env.BENCH_RETRIES ?? 8)} reruns per run), the quietest attempt kept.`,
     'Caveat: load generator, proxy and upstreams share this machine\'s cores, so req/s is what the whole set',

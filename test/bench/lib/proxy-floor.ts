@@ -9,17 +9,22 @@ export interface ProxyFloor {
   url: string;
   pid: number;
   child: ChildProcess;
+  /** performance.now() of this process when the floor was spawned (for profile windows). */
+  spawnedAt: number;
   stop(): Promise<void>;
 }
 
-export async function startProxyFloor(upstreams: readonly string[]): Promise<ProxyFloor> {
-  const child = fork(SERVER, [JSON.stringify(upstreams)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+/** `nodeArgs`: extra node flags, e.g. --cpu-prof to compare its profile with the gateway's. */
+export async function startProxyFloor(upstreams: readonly string[], nodeArgs: readonly string[] = []): Promise<ProxyFloor> {
+  const spawnedAt = performance.now();
+  const child = fork(SERVER, [JSON.stringify(upstreams)], { execArgv: ['--import', 'tsx', ...nodeArgs], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [message] = (await once(child, 'message')) as [{ port: number }];
   if (child.pid === undefined) throw new Error('proxy floor has no pid');
   return {
     url: `http://127.0.0.1:${message.port}`,
     pid: child.pid,
     child,
+    spawnedAt,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = once(child, 'exit');
