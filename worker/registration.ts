@@ -25,7 +25,7 @@
  *   // SIGTERM:
  *   await registration.withdraw(); // first: gateways drop it, then drain
  */
-import { once } from 'node:events';
+import { waitForEvent } from '../shared/wait-for-event.ts';
 import { networkInterfaces } from 'node:os';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import type { Logger } from '../shared/logger.ts';
@@ -163,7 +163,7 @@ export class WorkerRegistration {
   async start(): Promise<void> {
     if (this.#started || this.#stopped) return;
     this.#started = true;
-    if (this.#client.status !== 'ready') await waitForReady(this.#client, this.#waitMs);
+    if (this.#client.status !== 'ready') await waitForEvent(this.#client, 'ready', this.#waitMs);
     if (this.#stopped) return;
     await this.#runBeat();
   }
@@ -243,18 +243,6 @@ export class WorkerRegistration {
       else this.#logger.debug({ workerId, err: (err as Error).message }, 'registry heartbeat failed again');
       this.#state = 'failing';
     }
-  }
-}
-
-async function waitForReady(client: Redis | Cluster, ms: number): Promise<void> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), ms);
-  try {
-    await once(client, 'ready', { signal: ac.signal });
-  } catch {
-    // not connected yet: the first beat fails and the heartbeats keep retrying
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -35,6 +35,7 @@ import {
   type KeyRecord,
   type KeyStore,
   type KeyStoreOptions,
+  TouchBatcher,
 } from './key-store.ts';
 
 export interface FileKeyStoreOptions extends KeyStoreOptions {
@@ -69,8 +70,7 @@ class FileKeyStore implements KeyStore {
   #records = new Map<string, KeyRecord>();
   /** Changes made by this process, one at a time. */
   #queue: Promise<unknown> = Promise.resolve();
-  readonly #pendingTouches = new Map<string, number>();
-  readonly #touchTimer: NodeJS.Timeout;
+  readonly #touches: TouchBatcher;
   #watching = false;
   #closed = false;
 
@@ -81,8 +81,7 @@ class FileKeyStore implements KeyStore {
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 5000;
     this.#onError = options.onError ?? (() => {});
     this.#watchIntervalMs = options.watchIntervalMs ?? 500;
-    this.#touchTimer = setInterval(() => void this.#flushTouches(), options.touchFlushMs ?? 10_000);
-    this.#touchTimer.unref();
+    this.#touches = new TouchBatcher(options.touchFlushMs ?? 10_000, (touches) => this.#writeTouches(touches));
   }
 
   async load(): Promise<void> {
@@ -142,8 +141,7 @@ class FileKeyStore implements KeyStore {
   }
 
   touch(id: string, now: number): void {
-    if (this.#closed) return;
-    this.#pendingTouches.set(id, Math.max(now, this.#pendingTouches.get(id) ?? 0));
+    this.#touches.touch(id, now);
   }
 
   onInvalidate(listener: InvalidationListener): () => void {
@@ -152,17 +150,14 @@ class FileKeyStore implements KeyStore {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    clearInterval(this.#touchTimer);
-    await this.#flushTouches().catch(() => {});
+    await this.#touches.stop().catch(() => {});
     this.#closed = true;
     if (this.#watching) unwatchFile(this.#path, this.#onFileChange);
     await this.#queue.catch(() => {});
   }
 
-  async #flushTouches(): Promise<void> {
-    if (this.#pendingTouches.size === 0 || this.#closed) return;
-    const touches = new Map(this.#pendingTouches);
-    this.#pendingTouches.clear();
+  async #writeTouches(touches: ReadonlyMap<string, number>): Promise<void> {
+    if (this.#closed) return;
     await this.#mutate((records) => {
       for (const [id, at] of touches) {
         const record = records.get(id);

@@ -197,3 +197,41 @@ export function parseKeyRecord(value: unknown): KeyRecord | undefined {
   }
   return record;
 }
+
+/**
+ * Last-used times, batched: `touch` only records the latest time per key in memory, and `write`
+ * receives the batch every `flushMs` (and once more on `stop`). Both key stores use it, so a
+ * request never waits on a write and a busy key costs one write per period, not one per request.
+ */
+export class TouchBatcher {
+  readonly #pending = new Map<string, number>();
+  readonly #timer: NodeJS.Timeout;
+  readonly #write: (touches: ReadonlyMap<string, number>) => Promise<void>;
+  #stopped = false;
+
+  constructor(flushMs: number, write: (touches: ReadonlyMap<string, number>) => Promise<void>) {
+    this.#write = write;
+    this.#timer = setInterval(() => void this.flush(), flushMs);
+    this.#timer.unref();
+  }
+
+  touch(id: string, at: number): void {
+    if (!this.#stopped) this.#pending.set(id, Math.max(at, this.#pending.get(id) ?? 0));
+  }
+
+  /** Hands the pending batch to `write`; `write` reports its own failures (times are advisory). */
+  async flush(): Promise<void> {
+    if (this.#pending.size === 0) return;
+    const batch = new Map(this.#pending);
+    this.#pending.clear();
+    await this.#write(batch);
+  }
+
+  /** Stops the timer and writes what is pending. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    await this.flush();
+  }
+}

@@ -34,6 +34,7 @@ import {
   type KeyRecord,
   type KeyStore,
   type KeyStoreOptions,
+  TouchBatcher,
 } from './key-store.ts';
 
 export const DEFAULT_REDIS_KEY_PREFIX = '{infergate}:';
@@ -101,8 +102,7 @@ class RedisKeyStore implements KeyStore {
   readonly #now: () => number;
   readonly #onError: (err: Error) => void;
   readonly #hub = new InvalidationHub();
-  readonly #pendingTouches = new Map<string, number>();
-  readonly #touchTimer: NodeJS.Timeout;
+  readonly #touches: TouchBatcher;
   #subscribedBefore = false;
   #closed = false;
 
@@ -134,8 +134,7 @@ class RedisKeyStore implements KeyStore {
       this.#subscribedBefore = true;
     });
     this.#subscriber.subscribe(this.#channel).catch((err: Error) => this.#onError(err));
-    this.#touchTimer = setInterval(() => void this.#flushTouches(), options.touchFlushMs ?? 10_000);
-    this.#touchTimer.unref();
+    this.#touches = new TouchBatcher(options.touchFlushMs ?? 10_000, (touches) => this.#writeTouches(touches));
   }
 
   /** Resolves when both connections are up, or after `timeoutMs`, whichever is first. */
@@ -220,8 +219,7 @@ class RedisKeyStore implements KeyStore {
   }
 
   touch(id: string, now: number): void {
-    if (this.#closed) return;
-    this.#pendingTouches.set(id, Math.max(now, this.#pendingTouches.get(id) ?? 0));
+    this.#touches.touch(id, now);
   }
 
   onInvalidate(listener: InvalidationListener): () => void {
@@ -230,8 +228,7 @@ class RedisKeyStore implements KeyStore {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    clearInterval(this.#touchTimer);
-    await this.#flushTouches();
+    await this.#touches.stop();
     this.#closed = true;
     this.#subscriber.disconnect();
     // QUIT lets pending replies arrive; without a connection it would only wait for the command timeout.
@@ -239,10 +236,8 @@ class RedisKeyStore implements KeyStore {
     else this.#client.disconnect();
   }
 
-  async #flushTouches(): Promise<void> {
-    if (this.#pendingTouches.size === 0 || this.#closed) return;
-    const touches = [...this.#pendingTouches];
-    this.#pendingTouches.clear();
+  async #writeTouches(touches: ReadonlyMap<string, number>): Promise<void> {
+    if (this.#closed) return;
     try {
       const pipeline = this.#client.pipeline() as unknown as ScriptCommands & { exec(): Promise<unknown> };
       for (const [id, at] of touches) void pipeline.infergateTouchKey(this.#keyOf(id), at);

@@ -35,6 +35,10 @@ export function createBreaker(options: GatewayConfig['breaker'], onTransition: (
     resetTimeout: options.resetTimeoutMs,
     rollingCountTimeout: options.rollingWindowMs,
     rollingCountBuckets: 10,
+    // Only counts decide the breaker. Latency percentiles would sort every sample in the window on
+    // each snapshot and failure (costliest in a failure storm); the pool keeps its own latency EWMA.
+    rollingPercentilesEnabled: false,
+    enableSnapshots: false,
     // Failures the client caused (or a client that went away) do not count against the worker.
     errorFilter: (err: unknown) => err instanceof UpstreamFailure && !err.countsAsFailure,
   });

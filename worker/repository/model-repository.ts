@@ -151,8 +151,11 @@ export class ModelRepository {
 
   /** Total requests queued across every model: reported to the gateway for load-aware balancing. */
   queueDepth(): number {
+    // Read on every request (a response header): walk the slots rather than build a list.
     let depth = 0;
-    for (const served of this.servedVersions()) depth += served.scheduler.queueDepth;
+    for (const model of this.#models.values()) {
+      for (const slot of model.versions.values()) if (slot.served !== undefined) depth += slot.served.scheduler.queueDepth;
+    }
     return depth;
   }
 

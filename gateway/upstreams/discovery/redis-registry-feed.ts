@@ -18,7 +18,7 @@
  *   const records = await feed.snapshot(); // throws while Redis is unreachable
  *   await feed.close();
  */
-import { once } from 'node:events';
+import { waitForEvent } from '../../../shared/wait-for-event.ts';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import type { Logger } from '../../../shared/logger.ts';
 import { registryKeys, type RegistryKeys } from '../../../shared/registry/keys.ts';
@@ -136,7 +136,7 @@ export class RedisRegistryFeed implements RegistryFeed {
   async snapshot(): Promise<WorkerRecord[]> {
     // Until the first connection is up, wait for it (bounded): a gateway's first snapshot should
     // find the registry, not fail on a socket still connecting. Later outages fail fast.
-    if (!this.#everReady && this.#commands.status !== 'ready') await waitForReady(this.#commands, this.#connectWaitMs);
+    if (!this.#everReady && this.#commands.status !== 'ready') await waitForEvent(this.#commands, 'ready', this.#connectWaitMs);
     const ids = await this.#commands.zrange(this.#keys.index, 0, -1);
     const records: WorkerRecord[] = [];
     const expired: string[] = [];
@@ -169,17 +169,5 @@ export class RedisRegistryFeed implements RegistryFeed {
     } else {
       await this.#subscriber.unsubscribe(this.#keys.channel).catch(() => undefined);
     }
-  }
-}
-
-async function waitForReady(client: Redis | Cluster, ms: number): Promise<void> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), ms);
-  try {
-    await once(client, 'ready', { signal: ac.signal });
-  } catch {
-    // not connected in time: the snapshot fails and the next resync retries
-  } finally {
-    clearTimeout(timer);
   }
 }
