@@ -18,8 +18,12 @@ export const WORKER_USAGE = `infergate worker --models <dir> [--port <p>] [--hos
                  [--register <redis-url> [--advertise-url <url>] [--heartbeat-ms 2000] [--registry-ttl-ms 6000] [--capacity <n>]]
   Serves the ONNX models under <dir> (<dir>/<name>/<version>/model.onnx) over the Open Inference
   Protocol v2 and TF-Serving REST. Defaults: --port 9001 --host 127.0.0.1. LOG_LEVEL sets the log level.
-  SIGTERM drains: readiness fails at once, the listener closes after --drain-delay-ms (default 0),
+  SIGTERM drains: readiness fails at once (a registered worker withdraws), the listener closes after
+  --drain-delay-ms (default 0; at least 1000 with --register),
   in-flight requests finish within --drain-timeout-ms (default 30000), then the process exits.`;
+
+/** How long a registered worker keeps serving after withdrawing from the registry. */
+const REGISTRY_SETTLE_MS = 1000;
 
 export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const { values } = parseArgs({
@@ -112,7 +116,11 @@ export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process
       logger.info({ signal }, 'draining: readiness now fails, in-flight requests finish');
       await registration?.withdraw(); // gateways following the registry drop this worker while it still listens
       worker.startDraining();
-      if (config.drainDelayMs > 0) await new Promise((r) => setTimeout(r, config.drainDelayMs)); // still serving, readiness failing
+      // Still serving, readiness failing: gateways need a moment to stop choosing this worker before
+      // its listener (and keep-alive sockets) close. Registered workers always get at least the time
+      // a registry leave message needs to reach the gateways and their in-flight picks to land.
+      const delayMs = registration === undefined ? config.drainDelayMs : Math.max(config.drainDelayMs, REGISTRY_SETTLE_MS);
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
       const forced = setTimeout(() => {
         logger.error({ timeoutMs: config.drainTimeoutMs }, 'drain timed out; exiting with requests in flight');
         process.exit(1);
