@@ -15,6 +15,10 @@ import { sendError } from '../shared/http/respond.ts';
 import type { Logger } from '../shared/logger.ts';
 import { HEADER_REQUEST_ID } from '../shared/protocol/headers.ts';
 import { adminRouter } from './admin/admin-app.ts';
+import { adminTokenChecker } from './admin/admin-auth.ts';
+import { poolSnapshot } from './admin/pool-snapshot.ts';
+import { PoolStats } from './admin/pool-stats.ts';
+import { PoolStream } from './admin/pool-stream.ts';
 import { createJwtVerifier, type AsymmetricAlgorithm, type HmacAlgorithm, type JwtKeyConfig } from './auth/jwt-verifier.ts';
 import { KeyStoreUnavailableError, type KeyStore } from './auth/key-store.ts';
 import { createApiKeyVerifier } from './auth/key-verifier.ts';
@@ -32,8 +36,11 @@ import { requestIdOf } from './pipeline/request-id.ts';
 import { RetryBudget } from './pipeline/retry-budget.ts';
 import { createSelector } from './pipeline/select-upstream.ts';
 import { applyCors, applySecurityHeaders } from './routes/browser-headers.ts';
+import { callerAuth } from './routes/caller-auth.ts';
 import { publicRoutes } from './routes/public-routes.ts';
 import { Pool } from './upstreams/pool.ts';
+import { openApiDocument } from './web/openapi.ts';
+import { DEFAULT_WEB_ROOT, webRoutes } from './web/web-routes.ts';
 
 export interface GatewayDeps {
   logger: Logger;
@@ -48,6 +55,10 @@ export interface GatewayDeps {
   strategyChangedByAdmin?: (strategy: string) => void;
   /** Admin token (the environment's INFERGATE_ADMIN_TOKEN wins over the config file's, in main.ts). */
   adminToken?: string | undefined;
+  /** The web application's directory (default gateway/web/public/). */
+  webRoot?: string;
+  /** Wall-clock epoch milliseconds, for the pool dashboard's timestamps (default Date.now). */
+  wallClock?: () => number;
 }
 
 export interface Gateway {
@@ -55,6 +66,10 @@ export interface Gateway {
   handleAdmin(req: IncomingMessage, res: ServerResponse): void;
   pool: Pool;
   metrics: GatewayMetrics;
+  /** Rolling request figures per worker, for the pool dashboard. */
+  poolStats: PoolStats;
+  /** The dashboard's event streams (open count, for tests and the metrics). */
+  poolStream: PoolStream;
   readonly strategy: string;
   /** The configuration in force: the boot one until a reload replaces it. */
   readonly config: GatewayConfig;
@@ -113,10 +128,14 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     planClaim: config.auth.jwt.planClaim,
   });
   if (config.throttle.enabled && deps.limiter === undefined) throw new Error('throttling is enabled but no rate limiter was given');
+  const authenticate = authenticateStage(config.auth, { apiKeys, jwt });
+  const authorize = authorizeStage();
+  const adminToken = deps.adminToken ?? config.admin.token;
+  const poolStats = new PoolStats({ now });
   const inference = buildInferencePipeline(config, {
     logger,
     now,
-    authenticate: [authenticateStage(config.auth, { apiKeys, jwt }), authorizeStage()],
+    authenticate: [authenticate, authorize],
     throttle: config.throttle.enabled ? throttleStage(config.throttle, { limiter: deps.limiter!, logger, bodyLimitBytes: config.limits.bodyBytes }) : undefined,
     forward: (ctx) => forwarder.forward(ctx),
     onDone: (ctx, status) => {
@@ -124,8 +143,16 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
       if (status === 401 || status === 403) metrics.authFailures.inc({ reason: String(status) });
       metrics.requests.inc({ model: ctx.route.model, status: String(status), worker });
       metrics.requestDuration.observe({ model: ctx.route.model }, (now() - ctx.startedAt) / 1000);
+      poolStats.record(ctx.upstream?.id, status, now() - ctx.startedAt);
       logger.info({ request_id: ctx.requestId, method: ctx.req.method, path: ctx.req.url, model: ctx.route.model, status, worker, ms: Math.round((now() - ctx.startedAt) * 100) / 100, retries: ctx.retries }, 'request');
     },
+  });
+
+  const version = deps.version ?? '0.0.0';
+  const web = (side: 'public' | 'admin'): express.Router => webRoutes({
+    side,
+    root: deps.webRoot ?? DEFAULT_WEB_ROOT,
+    openApi: openApiDocument({ side, version, listen: config.listen, admin: config.admin, tls: config.listen.tlsCertFile !== undefined && config.listen.tlsKeyFile !== undefined }),
   });
 
   const publicApp = express();
@@ -133,20 +160,27 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
   publicApp.use(publicRoutes({
     pool,
     logger,
-    version: deps.version ?? '0.0.0',
+    version,
     upstreamTimeoutMs: config.health.timeoutMs,
     metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+    caller: callerAuth({ authenticate, authorize, adminToken: adminTokenChecker(adminToken) }),
   }));
+  publicApp.use(web('public'));
   publicApp.use(notFound);
   publicApp.use(errorResponder(logger));
 
+  const snapshot = () => poolSnapshot({ pool, stats: poolStats, strategy: () => strategy.name, wallClock: deps.wallClock ?? Date.now });
+  const poolStream = new PoolStream({ snapshot, registry: metrics.registry });
   const adminApp = express();
   adminApp.disable('x-powered-by');
   let effectiveConfig = config;
+  adminApp.use(web('admin'));
   adminApp.use(adminRouter({
     pool,
     config: () => effectiveConfig,
-    adminToken: deps.adminToken ?? config.admin.token,
+    adminToken,
+    poolSnapshot: snapshot,
+    poolStream,
     strategy: () => strategy.name,
     setStrategy: (name, source) => {
       setStrategy(name, source);
@@ -183,6 +217,8 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     },
     pool,
     metrics,
+    poolStats,
+    poolStream,
     get strategy() {
       return strategy.name;
     },
@@ -198,6 +234,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
       await pool.checkAll();
     },
     close() {
+      poolStream.close();
       pool.close();
       forwarder.close();
       apiKeys?.close();
@@ -226,6 +263,7 @@ function errorResponder(logger: Logger) {
     if (!(err instanceof InfergateError) && status === 413) error = new InfergateError('ERR_BODY_TOO_LARGE', 'the body is over the limit');
     else if (!(err instanceof InfergateError) && (err as { type?: string }).type === 'entity.parse.failed') error = new InfergateError('ERR_BAD_JSON', 'the body is not valid JSON');
     else if (!(err instanceof InfergateError) && status === 415) error = new InfergateError('ERR_UNSUPPORTED_MEDIA_TYPE', 'unsupported content type or encoding');
+    else if (!(err instanceof InfergateError) && status === 400) error = new InfergateError('ERR_BAD_REQUEST', 'the request path or body is malformed');
     const requestId = String(res.getHeader(HEADER_REQUEST_ID) ?? '');
     if (error.status >= 500) logger.error({ request_id: requestId, path: req.path, err }, error.message);
     else logger.info({ request_id: requestId, path: req.path, status: error.status, code: error.code }, error.message);

@@ -38,6 +38,7 @@ export const ERROR_CATALOGUE = {
   GW_ERR_CONFLICT: { status: 409, summary: 'the admin change conflicts with the current state (e.g. the worker already exists)' },
   GW_ERR_UNAUTHENTICATED: { status: 401, summary: 'no credential, or an invalid one (unknown, revoked, expired, malformed API key or JWT)' },
   GW_ERR_FORBIDDEN: { status: 403, summary: 'the credential is valid but may not use this model' },
+  GW_ERR_ADMIN_REQUIRED: { status: 403, summary: 'the operation (repository load or unload) needs the admin token, not an ordinary credential' },
   GW_ERR_KEY_STORE_UNAVAILABLE: { status: 503, summary: 'the API-key store cannot be reached and the key is not cached (fail closed)' },
   GW_ERR_RATE_LIMITED: { status: 429, summary: 'the principal\'s rate limit is spent; Retry-After says when to come back' },
   GW_ERR_RATE_LIMIT_UNAVAILABLE: { status: 503, summary: 'the rate-limit store cannot be reached in time and the policy is fail closed' },

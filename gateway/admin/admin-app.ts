@@ -1,8 +1,8 @@
 /**
  * The admin API, on its own port (default 127.0.0.1:8081), every route behind the admin token:
  * workers (list with all their state, add, remove, drain, undrain), the balancing strategy
- * (get, set at run time), API keys (list, create, revoke, rotate), and the effective configuration
- * with secrets masked.
+ * (get, set at run time), API keys (list, create, revoke, rotate), the effective configuration
+ * with secrets masked, and the pool dashboard's figures (once, or as a stream of server-sent events).
  */
 import express from 'express';
 import { z } from 'zod';
@@ -11,8 +11,10 @@ import { KeyStateError, type KeyRecord, type KeyStore } from '../auth/key-store.
 import { STRATEGY_NAMES } from '../balancing/registry.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import type { Pool } from '../upstreams/pool.ts';
-import type { Upstream } from '../upstreams/upstream.ts';
 import { requireAdminToken } from './admin-auth.ts';
+import type { PoolSnapshot } from './pool-snapshot.ts';
+import type { PoolStream } from './pool-stream.ts';
+import { workerView } from './worker-view.ts';
 
 export interface AdminDeps {
   pool: Pool;
@@ -23,6 +25,8 @@ export interface AdminDeps {
   setStrategy(name: string, source: string): void;
   /** Undefined when API keys are disabled: the key routes answer 404. */
   keyStore: KeyStore | undefined;
+  poolSnapshot(): PoolSnapshot;
+  poolStream: PoolStream;
 }
 
 const AddWorker = z.strictObject({ url: z.url({ protocol: /^https?$/ }), weight: z.number().positive().max(1000).default(1) });
@@ -43,27 +47,10 @@ function keyView(record: KeyRecord): object {
   return visible;
 }
 
-export function workerView(u: Upstream): object {
-  return {
-    id: u.id,
-    url: u.url.origin,
-    source: u.source,
-    ready: u.ready,
-    draining: u.draining,
-    breaker: u.breaker.state,
-    inFlight: u.inFlight,
-    queueDepth: u.queueDepth,
-    latencyMs: Math.round(u.latencyMs * 100) / 100,
-    weight: u.weight,
-    lastCheckError: u.lastCheckError || undefined,
-    models: Object.fromEntries([...u.models].map(([name, versions]) => [name, [...versions.keys()]])),
-  };
-}
-
 export function adminRouter(deps: AdminDeps): express.Router {
   const { pool } = deps;
   const router = express.Router();
-  router.use(requireAdminToken(deps.adminToken));
+  router.use('/admin', requireAdminToken(deps.adminToken));
   router.use(express.json({ limit: '64kb' }));
 
   router.get('/admin/workers', (_req, res) => void res.json({ strategy: deps.strategy(), workers: pool.list().map(workerView) }));
@@ -90,6 +77,8 @@ export function adminRouter(deps: AdminDeps): express.Router {
     deps.setStrategy(strategy, 'admin API');
     res.json({ strategy: deps.strategy() });
   });
+  router.get('/admin/pool', (_req, res) => void res.json(deps.poolSnapshot()));
+  router.get('/admin/pool/stream', deps.poolStream.handle);
   router.get('/admin/config', (_req, res) => void res.json(maskSecrets(deps.config())));
 
   const store = (): KeyStore => {

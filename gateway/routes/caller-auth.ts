@@ -1,0 +1,82 @@
+/**
+ * Who may call the public routes express answers (model metadata and readiness, the repository
+ * extension): the inference pipeline's own authenticate and authorize stages, run on a context built
+ * for the route, so a credential means the same everywhere on the public port. Repository load and
+ * unload change what every worker serves, so they take the admin token instead: an ordinary
+ * credential is 403 `insufficient_scope`, none is 401.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { InfergateError } from '../../shared/errors.ts';
+import { HEADER_REQUEST_ID } from '../../shared/protocol/headers.ts';
+import type { AdminTokenCheck } from '../admin/admin-auth.ts';
+import { extractCredential, wwwAuthenticate } from '../auth/credentials.ts';
+import type { Principal } from '../auth/principal.ts';
+import type { RequestContext } from '../pipeline/context.ts';
+import type { Stage } from '../pipeline/pipeline.ts';
+
+export interface CallerAuthDeps {
+  /** The pipeline's authenticate stage (401, or 503 when the key store is down). */
+  authenticate: Stage;
+  /** The pipeline's authorize stage (403 for a model outside the principal's scope). */
+  authorize: Stage;
+  /** The admin-token check of gateway/admin/admin-auth.ts. */
+  adminToken: (headers: IncomingMessage['headers']) => AdminTokenCheck;
+}
+
+export interface CallerAuth {
+  /** The caller's principal; throws what the authenticate stage throws. */
+  principal(req: IncomingMessage, res: ServerResponse): Promise<Principal>;
+  /** Authenticates, then refuses (403) a model outside the principal's scope. */
+  authorizeModel(req: IncomingMessage, res: ServerResponse, model: string): Promise<void>;
+  /** Lets only the admin token through: 401 without a credential or with a bad one, 403 with an ordinary one. */
+  requireAdmin(req: IncomingMessage, res: ServerResponse): Promise<void>;
+}
+
+const NEVER_ABORTED = new AbortController().signal;
+const NO_BODY = Buffer.alloc(0);
+
+export function callerAuth(deps: CallerAuthDeps): CallerAuth {
+  async function authenticated(req: IncomingMessage, res: ServerResponse, model: string): Promise<RequestContext> {
+    const ctx = routeContext(req, res, model);
+    await deps.authenticate(ctx);
+    return ctx;
+  }
+  return {
+    async principal(req, res) {
+      const { principal } = await authenticated(req, res, '');
+      if (principal === undefined) throw new Error('the authenticate stage set no principal');
+      return principal;
+    },
+    async authorizeModel(req, res, model) {
+      await deps.authorize(await authenticated(req, res, model));
+    },
+    async requireAdmin(req, res) {
+      if (deps.adminToken(req.headers) === 'valid') return;
+      if (extractCredential(req.headers).kind === 'none') {
+        throw new InfergateError('GW_ERR_UNAUTHENTICATED', 'this operation needs the admin token: Authorization: Bearer <admin token>', { 'WWW-Authenticate': wwwAuthenticate() });
+      }
+      await authenticated(req, res, ''); // a bad credential is 401 invalid_token, as everywhere else
+      throw new InfergateError('GW_ERR_ADMIN_REQUIRED', 'loading and unloading models changes every worker and needs the admin token', {
+        'WWW-Authenticate': wwwAuthenticate('insufficient_scope', 'only the admin token may load or unload models'),
+      });
+    },
+  };
+}
+
+/** A pipeline context for a route answered by the gateway itself: nothing is forwarded from it. */
+function routeContext(req: IncomingMessage, res: ServerResponse, model: string): RequestContext {
+  return {
+    req, res,
+    route: { protocol: 'v2', model, version: undefined },
+    requestId: String(res.getHeader(HEADER_REQUEST_ID) ?? ''),
+    startedAt: 0,
+    deadline: Infinity,
+    deadlineFromClient: false,
+    clientGone: NEVER_ABORTED,
+    body: NO_BODY,
+    principal: undefined,
+    tried: new Set(),
+    upstream: undefined,
+    retries: 0,
+  };
+}
