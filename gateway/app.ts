@@ -70,6 +70,8 @@ export interface Gateway {
   poolStats: PoolStats;
   /** The dashboard's event streams (open count, for tests and the metrics). */
   poolStream: PoolStream;
+  /** The express apps behind handlePublic (inference paths excepted) and handleAdmin, for route introspection. */
+  apps: { public: express.Express; admin: express.Express };
   readonly strategy: string;
   /** The configuration in force: the boot one until a reload replaces it. */
   readonly config: GatewayConfig;
@@ -219,6 +221,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     metrics,
     poolStats,
     poolStream,
+    apps: { public: publicApp, admin: adminApp },
     get strategy() {
       return strategy.name;
     },

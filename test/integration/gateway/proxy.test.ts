@@ -151,7 +151,12 @@ test('the gateway in front of real workers', async (t) => {
     assert.deepEqual(Object.keys(iris.workers).sort(), [...irisWorkers].sort(), 'the index says which worker has what');
     assert.ok(index.body.some((e: { name: string; workers: Record<string, string> }) => e.name === 'echo' && e.workers[echoWorker] === 'READY'));
 
-    const unload = await postJson(`${gateway.url}/v2/repository/models/iris/unload`, {});
+    // Load and unload change what every worker serves: the admin token, even with anonymous access on.
+    const asAdmin = { authorization: `Bearer ${gateway.adminToken}` };
+    const refused = await postJson(`${gateway.url}/v2/repository/models/iris/unload`, {});
+    assert.equal(refused.status, 401);
+    assert.equal(refused.body.code, 'GW_ERR_UNAUTHENTICATED');
+    const unload = await postJson(`${gateway.url}/v2/repository/models/iris/unload`, {}, asAdmin);
     assert.equal(unload.status, 200);
     assert.equal(unload.body.action, 'unload');
     assert.equal(unload.body.workers.length, 3, 'every worker was asked');
@@ -164,13 +169,13 @@ test('the gateway in front of real workers', async (t) => {
     assert.equal(gone.status, 404, 'unloaded everywhere: the gateway knows at once');
     assert.equal(gone.body.code, 'GW_ERR_MODEL_NOT_FOUND');
 
-    const load = await postJson(`${gateway.url}/v2/repository/models/iris/load`, {});
+    const load = await postJson(`${gateway.url}/v2/repository/models/iris/load`, {}, asAdmin);
     assert.equal(load.status, 200);
     assert.equal(load.body.workers.filter((w: { ok: boolean }) => w.ok).length, 2);
     const back = await inferIris(gateway.url);
     assert.equal(back.status, 200, 'loaded again everywhere: served at once');
     await back.body?.cancel();
-    const bogus = await postJson(`${gateway.url}/v2/repository/models/iris/explode`, {});
+    const bogus = await postJson(`${gateway.url}/v2/repository/models/iris/explode`, {}, asAdmin);
     assert.equal(bogus.status, 404);
   });
 
