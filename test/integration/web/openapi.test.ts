@@ -47,7 +47,7 @@ function expressRoutes(app: unknown, side: Side): ServedRoute[] {
   const walk = (stack: Json[]): void => {
     for (const layer of stack) {
       if (layer.route !== undefined) {
-        for (const method of Object.keys(layer.route.methods)) out.push({ side, method, path: String(layer.route.path), layer });
+        for (const method of Object.keys(layer.route.methods)) out.push({ side, method, path: String(layer.route.path), layer: layer as ServedRoute['layer'] });
       } else if (Array.isArray(layer.handle?.stack)) {
         walk(layer.handle.stack);
       }
