@@ -75,8 +75,10 @@ export class PoolStream {
 
   /** Ends every stream (the gateway is shutting down). */
   close(): void {
-    for (const res of this.#clients) res.end();
-    for (const res of [...this.#clients]) this.#leave(res);
+    for (const res of [...this.#clients]) {
+      endForShutdown(res);
+      this.#leave(res);
+    }
   }
 
   #leave(res: ServerResponse): void {
@@ -94,11 +96,20 @@ export class PoolStream {
   #tick(): void {
     const frame = this.#frame();
     for (const res of this.#clients) {
-      if (serverClosing(res)) res.end();
+      if (serverClosing(res)) endForShutdown(res);
       else if (res.writableLength > this.#maxBufferedBytes) res.destroy();
       else res.write(frame);
     }
   }
+}
+
+/**
+ * Ends the stream, then its connection: a keep-alive connection that goes idle after the server
+ * began closing is not closed by Node, and would hold the server open until its forced close.
+ */
+function endForShutdown(res: ServerResponse): void {
+  const socket = res.socket;
+  res.end(() => socket?.end());
 }
 
 /** The server that accepted the connection stopped listening: it is draining. */

@@ -146,3 +146,17 @@ test('the pool dashboard\'s figures and stream', async (t) => {
     }
   });
 });
+
+test('an open stream does not hold a stopping gateway: it ends, and the gateway exits cleanly', async (t) => {
+  // A gateway of its own: its only connection is the stream's (an aborted fetch can leave a spare
+  // connection that never sends a request, which the process's drain waits for; see the report).
+  const gateway = await startGateway(t, [], { waitForWorkers: false });
+  const res = await fetch(`${gateway.adminUrl}/admin/pool/stream`, { headers: { authorization: `Bearer ${gateway.adminToken}` } });
+  const next = eventReader(res.body!);
+  await next();
+  // Were the stream not ended, the gateway would wait for timeouts.requestMs (30 s) before closing
+  // connections, and stop() would SIGKILL it after 20 s: the exit status tells which happened.
+  const exited = gateway.stop(20_000);
+  await assert.rejects(async () => { for (;;) await next(); }, /the stream ended/);
+  assert.equal(await exited, 0);
+});
