@@ -145,7 +145,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
       if (status === 401 || status === 403) metrics.authFailures.inc({ reason: String(status) });
       metrics.requests.inc({ model: ctx.route.model, status: String(status), worker });
       metrics.requestDuration.observe({ model: ctx.route.model }, (now() - ctx.startedAt) / 1000);
-      poolStats.record(ctx.upstream?.id, status, now() - ctx.startedAt);
+      poolStats.record(ctx.upstream?.id, status, ctx.startedAt);
       logger.info({ request_id: ctx.requestId, method: ctx.req.method, path: ctx.req.url, model: ctx.route.model, status, worker, ms: Math.round((now() - ctx.startedAt) * 100) / 100, retries: ctx.retries }, 'request');
     },
   });

@@ -11,8 +11,8 @@
  *
  * @example
  *   const stats = new PoolStats({ now: () => performance.now() });
- *   stats.record('w-1a2b', 200, 3.2);      // from the pipeline's completion hook
- *   stats.worker('w-1a2b');                // { reqPerSec, errorsPerSec, p50Ms, p99Ms }
+ *   stats.record('w-1a2b', 200, ctx.startedAt);   // from the pipeline's completion hook
+ *   stats.worker('w-1a2b');                        // { reqPerSec, errorsPerSec, p50Ms, p99Ms }
  */
 import { LatencyHistogram } from './latency-histogram.ts';
 
@@ -99,9 +99,14 @@ export class PoolStats {
     this.#total = new RollingSeries(this.windowSeconds);
   }
 
-  /** One finished request: the worker that served it (none when refused before forwarding), its status and duration. */
-  record(workerId: string | undefined, status: number, durationMs: number): void {
-    const second = this.#second();
+  /**
+   * One finished request: the worker that served it (none when refused before forwarding), its
+   * status, and when it arrived on the `now` clock (the clock is read once, here).
+   */
+  record(workerId: string | undefined, status: number, startedAt: number): void {
+    const now = this.#now();
+    const second = Math.floor(now / 1000);
+    const durationMs = now - startedAt;
     const error = status >= 500;
     this.#total.record(second, durationMs, error);
     if (workerId === undefined) return;

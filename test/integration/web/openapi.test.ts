@@ -226,6 +226,9 @@ test('real answers of a real gateway match the document', async (t) => {
   assert.deepEqual(event.workers.map((w: { id: string }) => w.id).sort(), workers.workers.map((w: { id: string }) => w.id).sort());
 
   assert.deepEqual(failures, [], 'every answer matches the document');
+  const logs = JSON.stringify(gateway.logs);
+  assert.ok(gateway.logs.length > 20, 'the gateway logged the traffic');
+  for (const secret of [gateway.adminToken, created.key, rotated.key, token]) assert.ok(!logs.includes(secret), 'no admin token, API key or JWT in the logs');
   const documented = Object.entries(doc.paths as Record<string, Json>).flatMap(([tpl, item]) => Object.keys(item).filter((k) => METHODS.includes(k)).map((m) => `${m.toUpperCase()} ${tpl}`));
   assert.deepEqual(documented.filter((op) => !covered.has(op)), [], 'every documented operation was exercised with a successful answer');
 });

@@ -77,11 +77,11 @@ test('rolling window: complete seconds only, per worker and in total, errors are
   let now = 0;
   const stats = new PoolStats({ now: () => now, windowSeconds: 10 });
   // Second 0: worker a serves 4 requests (one 503), b serves 2, and 1 is refused before any worker.
-  for (const ms of [1, 2, 3]) stats.record('a', 200, ms);
-  stats.record('a', 503, 40);
-  stats.record('b', 200, 5);
-  stats.record('b', 404, 6);
-  stats.record(undefined, 401, 0.1);
+  for (const ms of [1, 2, 3]) stats.record('a', 200, now - ms);
+  stats.record('a', 503, now - 40);
+  stats.record('b', 200, now - 5);
+  stats.record('b', 404, now - 6);
+  stats.record(undefined, 401, now - 0.1);
   assert.deepEqual(stats.totals(), { reqPerSec: 0, errorsPerSec: 0, p50Ms: null, p99Ms: null }, 'the second being filled is not shown yet');
 
   now = 1000; // second 0 complete; one second of history
@@ -100,7 +100,7 @@ test('rolling window: complete seconds only, per worker and in total, errors are
   assert.equal(stats.totals().reqPerSec, 7 / 4);
   for (let s = 4; s < 30; s++) {
     now = s * 1000 + 500;
-    stats.record('b', 200, 10);
+    stats.record('b', 200, now - 10);
   }
   now = 30_000; // the window is seconds 20..29: one request a second, all from b
   assert.equal(stats.totals().reqPerSec, 1);
@@ -112,21 +112,21 @@ test('rolling window: complete seconds only, per worker and in total, errors are
 test('a worker idle for a whole window is forgotten when another one appears', () => {
   let now = 0;
   const stats = new PoolStats({ now: () => now, windowSeconds: 3 });
-  stats.record('gone', 200, 1);
+  stats.record('gone', 200, now - 1);
   now = 2000;
-  stats.record('new-1', 200, 1);
+  stats.record('new-1', 200, now - 1);
   assert.equal(stats.trackedWorkers, 2, 'still within the window');
   now = 10_000;
-  stats.record('new-2', 200, 1);
+  stats.record('new-2', 200, now - 1);
   assert.equal(stats.trackedWorkers, 1, 'both idle series dropped');
 });
 
 test('a bucket reused for a later second starts from zero', () => {
   let now = 0;
   const stats = new PoolStats({ now: () => now, windowSeconds: 2 });
-  for (let i = 0; i < 5; i++) stats.record('a', 500, 100);
+  for (let i = 0; i < 5; i++) stats.record('a', 500, now - 100);
   now = 3000; // the ring has 3 buckets: second 3 reuses second 0's
-  stats.record('a', 200, 1);
+  stats.record('a', 200, now - 1);
   now = 4000;
   assert.deepEqual(stats.worker('a'), { reqPerSec: 0.5, errorsPerSec: 0, p50Ms: 1, p99Ms: 1 });
 });
