@@ -66,6 +66,10 @@ export class PoolStream {
       'cache-control': 'no-cache, no-transform',
       'x-accel-buffering': 'no', // proxies such as NGINX would otherwise hold events back
     });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
     req.socket.setNoDelay(true);
     res.write(`retry: ${RETRY_MS}\n\n${this.#frame()}`);
     this.#clients.add(res);

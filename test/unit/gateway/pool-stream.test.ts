@@ -88,6 +88,14 @@ test('GET /admin/pool/stream', async (t) => {
     assert.ok(second! > first!, 'a later snapshot each time');
   });
 
+  await t.test('HEAD answers the headers and ends: no stream is opened', async () => {
+    const res = await fetch(`${url}/admin/pool/stream`, { method: 'HEAD', headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+    assert.equal(gateway.poolStream.clients, 0);
+    assert.equal(gateway.poolStream.ticking, false);
+  });
+
   await t.test('50 connects and disconnects leave no stream, listener or timer behind', async () => {
     await waitFor(() => gateway.poolStream.clients === 0, 5000);
     const baseline = timers();
