@@ -1,5 +1,5 @@
 /**
- * The admin API, on its own port (default 127.0.0.1:8081), every route behind the admin token:
+ * The admin API, on its own port (default 127.0.0.1:8081), every /admin/ route behind the admin token:
  * workers (list with all their state, add, remove, drain, undrain), the balancing strategy
  * (get, set at run time), API keys (list, create, revoke, rotate), the effective configuration
  * with secrets masked, and the pool dashboard's figures (once, or as a stream of server-sent events).

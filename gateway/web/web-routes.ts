@@ -61,7 +61,7 @@ export function webRoutes(options: WebRouteOptions): express.Router {
     await send(res, swaggerDir, [file], file);
   });
   router.get('/ui/*path', async (req, res) => {
-    const segments = req.params.path as unknown as string[];
+    const segments = req.params.path as unknown as string[]; // express 5: a wildcard is its decoded segments
     await send(res, options.root, segments, 'at that path under /ui/');
   });
   router.get('/openapi.json', (_req, res) => {
