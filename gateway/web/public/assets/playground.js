@@ -166,7 +166,7 @@ function renderLabels(metadata) {
   const entries = Object.entries(labels).filter(([, list]) => Array.isArray(list));
   replaceChildren(ui.labels, entries.map(([output, list]) => h('div', { className: 'labels' },
     h('h3', {}, `Labels of `, h('code', {}, output)),
-    h('ol', { className: 'label-list', start: 0 }, list.map((label) => h('li', {}, String(label)))))));
+    h('ul', { className: 'label-list' }, list.map((label, index) => h('li', {}, h('span', { className: 'label-index' }, `${index}:`), ' ', String(label)))))));
   ui.labels.hidden = entries.length === 0;
 }
 
