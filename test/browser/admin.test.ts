@@ -93,6 +93,8 @@ test('the admin pages in a real browser', async (t) => {
     await row.locator('.key-status', { hasText: 'revoked' }).waitFor();
     await waitFor(async () => (await infer()).status === 401, 10_000);
     assert.ok(!watched.requestUrls.some((u) => u.includes(secret) || u.includes(stack.gateway.adminToken)), 'no secret in any URL');
+    const logged = stack.gateway.logs.map((entry) => JSON.stringify(entry)).filter((line) => line.includes(secret) || line.includes(stack.gateway.adminToken));
+    assert.deepEqual(logged, [], 'neither the key nor the admin token is in the gateway log');
     assert.deepEqual(watched.problems, []);
   });
 

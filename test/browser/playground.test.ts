@@ -153,15 +153,45 @@ test('the playground in a real browser', async (t) => {
     await page.locator('#image-file').setInputFiles({ name: 'test-image.png', mimeType: 'image/png', buffer: Buffer.from(png) });
     await page.getByRole('button', { name: 'Predict' }).and(page.locator('#predict-image')).click();
     const classes = await answerClasses(page);
+    await saveScreenshot(page, 'playground-cifar10');
+
+    // The same file dropped on the drop zone is the same input, hence the same answer.
+    await page.evaluate((bytes) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(bytes)], 'dropped.png', { type: 'image/png' }));
+      document.getElementById('image-drop')!.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }, png);
+    await page.locator('#image-name', { hasText: 'dropped.png' }).waitFor();
+    await page.locator('#predict-image').click();
+    assert.deepEqual(await answerClasses(page), classes, 'drag-and-drop prepares the same tensor as the file input');
     assert.equal(classes.length, 10);
     assert.deepEqual(classes.map((c) => c.label).sort(), [...labels].sort(), 'every class, once, with its label');
     const sum = classes.reduce((s, c) => s + c.score, 0);
     assert.ok(Math.abs(sum - 1) <= 1e-3, `probabilities sum to ${sum}`);
     assert.ok(classes.every((c, i) => i === 0 || c.score <= classes[i - 1]!.score), 'best first');
-    await saveScreenshot(page, 'playground-cifar10');
   });
 
-  await t.test('the credential never appears in a URL, and the CSP blocked nothing', async () => {
+  await t.test('a model without labels: the raw output tensor, as the API returns it', async () => {
+    await chooseModel(page, 'house-price');
+    assert.equal(await page.getByRole('tab', { name: 'JSON' }).getAttribute('aria-selected'), 'true');
+    const request = JSON.parse(await page.locator('#request-json').inputValue()) as { inputs: Array<{ data: number[] }> };
+    request.inputs[0]!.data = [1800];
+    await page.locator('#request-json').fill(JSON.stringify(request));
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    const raw = page.locator('#result:not([hidden]) .output.raw');
+    await raw.waitFor();
+    const api = (await (await fetch(`${stack.publicUrl}/v2/models/house-price/infer`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(request) })).json()) as { outputs: Array<{ name: string; datatype: string; shape: number[]; data: number[] }> };
+    const output = api.outputs[0]!;
+    const facts = await raw.locator('dd').allInnerTexts();
+    assert.deepEqual(facts, [output.datatype, `[${output.shape.join(', ')}]`, String(output.data.length)]);
+    assert.equal(await raw.locator('h3').innerText(), output.name);
+    const shown = Number((await raw.locator('.tensor-data').innerText()).replace(/[[\]]/g, ''));
+    assert.ok(Math.abs(shown - output.data[0]!) <= Math.abs(output.data[0]!) * 1e-5, `${shown} ≈ ${output.data[0]}`);
+  });
+
+  await t.test('the credential never appears in a URL or the gateway\'s log, and the CSP blocked nothing', async () => {
+    const logged = stack.gateway.logs.map((entry) => JSON.stringify(entry)).filter((line) => line.includes(key));
+    assert.deepEqual(logged, [], 'the key is not in the gateway log');
     assert.ok(!page.url().includes(key) && !page.url().includes(encodeURIComponent(key)));
     const leaks = watched.requestUrls.filter((u) => u.includes(key) || u.includes(encodeURIComponent(key)));
     assert.deepEqual(leaks, []);
