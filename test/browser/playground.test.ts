@@ -31,15 +31,36 @@ async function answerClasses(page: Page): Promise<Array<{ label: string; score: 
   })));
 }
 
+type Point = [number, number];
+/** Draws one straight stroke from `from` to `to`, in page coordinates. */
+type Stroke = (from: Point, to: Point) => Promise<void>;
+
+const mouseStroke = (page: Page): Stroke => async (from, to) => {
+  await page.mouse.move(...from);
+  await page.mouse.down();
+  await page.mouse.move(...to);
+  await page.mouse.up();
+};
+
+/** A finger: touch events through the DevTools protocol, which the page sees as touch pointer events. */
+const touchStroke = async (page: Page): Promise<Stroke> => {
+  const cdp = await page.context().newCDPSession(page);
+  return async ([x1, y1], [x2, y2]) => {
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [{ x: x1, y: y1 }] });
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: [{ x: x2, y: y2 }] });
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+  };
+};
+
 /**
- * Traces a 28x28 digit on the drawing pad with the mouse: every ink pixel (grey level above 0.5)
- * maps to the pad's coordinates, and each horizontal run of them is one stroke of the pad's own
- * brush, as a user drawing the digit row by row would leave it.
+ * Traces a 28x28 digit on the drawing pad: every ink pixel (grey level above 0.5) maps to the
+ * pad's coordinates, and each horizontal run of them is one stroke of the pad's own brush, as a
+ * user drawing the digit row by row would leave it.
  */
-async function drawDigit(page: Page, pixels: number[], side: number): Promise<void> {
+async function drawDigit(page: Page, pixels: number[], side: number, stroke: Stroke = mouseStroke(page)): Promise<void> {
   const box = (await page.locator('#digit-pad').boundingBox())!;
   const scale = box.width / side;
-  const at = (x: number, y: number): [number, number] => [box.x + (x + 0.5) * scale, box.y + (y + 0.5) * scale];
+  const at = (x: number, y: number): Point => [box.x + (x + 0.5) * scale, box.y + (y + 0.5) * scale];
   for (let y = 0; y < side; y++) {
     let x = 0;
     while (x < side) {
@@ -49,12 +70,17 @@ async function drawDigit(page: Page, pixels: number[], side: number): Promise<vo
       }
       const start = x;
       while (x < side && (pixels[y * side + x] ?? 0) > 0.5) x++;
-      await page.mouse.move(...at(start, y));
-      await page.mouse.down();
-      await page.mouse.move(...at(x - 1, y));
-      await page.mouse.up();
+      await stroke(at(start, y), at(x - 1, y));
     }
   }
+}
+
+/** The 28x28 preview of what the model gets, as grey levels (what the user sees). */
+function previewPixels(page: Page): Promise<number[]> {
+  return page.evaluate(() => {
+    const canvas = document.getElementById('digit-preview') as HTMLCanvasElement;
+    return Array.from(canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data.filter((_, i) => i % 4 === 0));
+  });
 }
 
 test('the playground in a real browser', async (t) => {
@@ -77,6 +103,14 @@ test('the playground in a real browser', async (t) => {
     const all = [...new Set(served.workers.flatMap((w) => Object.keys(w.models)))].sort();
     assert.deepEqual(await page.locator('.model-button').evaluateAll((b) => b.map((e) => e.getAttribute('data-model'))), all);
     assert.deepEqual(other.problems, []);
+
+    const token = stack.signJwt({ sub: 'alice', models: ['mnist'] });
+    const viaJwt = await openPage(browser, t, `${stack.publicUrl}/ui/`);
+    await signIn(viaJwt.page, CREDENTIAL_LABEL, token);
+    await viaJwt.page.locator('.model-button').first().waitFor();
+    assert.deepEqual(await viaJwt.page.locator('.model-button').evaluateAll((b) => b.map((e) => e.getAttribute('data-model'))), ['mnist'], 'a JWT\'s models claim');
+    assert.match(await viaJwt.page.locator('#credential-status').innerText(), /JWT/);
+    assert.ok(!viaJwt.requestUrls.some((u) => u.includes(token)));
   });
 
   await t.test('iris from the JSON form: each species\' first flower gets its true label', async () => {
@@ -220,6 +254,29 @@ test('the playground in a real browser', async (t) => {
     await kb.keyboard.press('Enter');
     assert.equal((await answerClasses(kb)).length, 3);
     assert.deepEqual(problems, []);
+  });
+
+  await t.test('touch: a digit drawn with a finger on a phone is the same input as with the mouse', async () => {
+    const fixture = JSON.parse(await readFile(`${REPO_ROOT}test/fixtures/mnist-heldout.json`, 'utf8')) as HeldOutDigits;
+    const side = fixture.shape[2];
+    const phone = await openPage(browser, t, `${stack.publicUrl}/ui/`, { viewport: { width: 375, height: 740 }, hasTouch: true });
+    await signIn(phone.page, CREDENTIAL_LABEL, key);
+    await chooseModel(phone.page, 'mnist');
+    await phone.page.locator('#digit-pad').scrollIntoViewIfNeeded();
+    const finger = await touchStroke(phone.page);
+    for (const sample of [fixture.samples[0]!, fixture.samples[fixture.samples.length - 1]!]) {
+      await phone.page.getByRole('button', { name: 'Clear' }).click();
+      await drawDigit(phone.page, sample.pixels, side, finger);
+      const touched = await previewPixels(phone.page);
+      await phone.page.getByRole('button', { name: 'Predict' }).click();
+      assert.equal((await answerClasses(phone.page))[0]!.label, String(sample.label), `digit ${sample.label} drawn by touch`);
+      await phone.page.getByRole('button', { name: 'Clear' }).click();
+      await drawDigit(phone.page, sample.pixels, side);
+      assert.deepEqual(await previewPixels(phone.page), touched, 'the same strokes by mouse give the same 28x28 input');
+      assert.ok(touched.some((v) => v < 128), 'the preview shows ink');
+    }
+    assert.equal(await scrollsSideways(phone.page), false);
+    assert.deepEqual(phone.problems, []);
   });
 
   await t.test('a phone-width screen never scrolls sideways', async () => {

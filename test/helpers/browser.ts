@@ -20,6 +20,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import jwt from 'jsonwebtoken';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { DEMO_MODELS, REPO_ROOT, startGateway, startWorker, type RunningGateway, type RunningProcess } from './processes.ts';
 
@@ -56,7 +57,12 @@ export interface UiStack {
   adminUrl: string;
   /** Creates an API key through the admin API. */
   createKey(body: { name: string; models?: string[] | '*' }): Promise<CreatedKey>;
+  /** Signs a JWT the gateway accepts (HS256, 5 minutes), e.g. `{ sub: 'alice', models: ['iris'] }`. */
+  signJwt(claims: object): string;
 }
+
+/** The gateway's JWT secret in these tests (INFERGATE_JWT_SECRET). */
+const JWT_SECRET = 'browser-test-jwt-secret-0123456789abcdef';
 
 /**
  * Starts `workers` workers on the demo models and a gateway in front of them that requires a
@@ -69,7 +75,7 @@ export async function startUiStack(t: TestContext, options: { workers?: number }
   const config = join(dir, 'gateway.yaml');
   await writeFile(config, `auth:\n  apiKeys: { file: ${JSON.stringify(join(dir, 'keys.json'))}, cacheTtlMs: 300 }\n`);
   const workers = await Promise.all(Array.from({ length: options.workers ?? 2 }, () => startWorker(t, DEMO_MODELS, { readyTimeoutMs: 120_000 })));
-  const gateway = await startGateway(t, workers.map((w) => w.url), { requireAuth: true, args: ['--config', config] });
+  const gateway = await startGateway(t, workers.map((w) => w.url), { requireAuth: true, args: ['--config', config], env: { INFERGATE_JWT_SECRET: JWT_SECRET } });
   return {
     gateway,
     workers,
@@ -80,6 +86,7 @@ export async function startUiStack(t: TestContext, options: { workers?: number }
       if (res.status !== 201) throw new Error(`creating a key answered ${res.status}: ${await res.text()}`);
       return (await res.json()) as CreatedKey;
     },
+    signJwt: (claims) => jwt.sign({ exp: Math.floor(Date.now() / 1000) + 300, ...claims }, JWT_SECRET, { algorithm: 'HS256' }),
   };
 }
 
@@ -92,8 +99,8 @@ export interface WatchedPage {
 }
 
 /** Opens `url` in a fresh browser context (its own session storage) and watches it. */
-export async function openPage(browser: Browser, t: TestContext, url: string, options: { viewport?: { width: number; height: number } } = {}): Promise<WatchedPage> {
-  const context = await browser.newContext({ viewport: options.viewport ?? { width: 1280, height: 900 } });
+export async function openPage(browser: Browser, t: TestContext, url: string, options: { viewport?: { width: number; height: number }; hasTouch?: boolean } = {}): Promise<WatchedPage> {
+  const context = await browser.newContext({ viewport: options.viewport ?? { width: 1280, height: 900 }, hasTouch: options.hasTouch ?? false });
   t.after(() => context.close());
   const page = await context.newPage();
   page.setDefaultTimeout(30_000);

@@ -14,6 +14,7 @@ import { h, replaceChildren, svg } from './dom.js';
 const WIDTH = 600;
 const HEIGHT = 200;
 const PAD = { left: 48, right: 10, top: 10, bottom: 24 };
+const MIN_SPAN_MS = 60_000;
 
 export function createLineChart(container, { title, unit, windowMs, series }) {
   const points = [];
@@ -25,8 +26,11 @@ export function createLineChart(container, { title, unit, windowMs, series }) {
 
   const render = () => {
     const now = points.length > 0 ? points[points.length - 1].time : Date.now();
+    // The time axis grows with the history (at least a minute) up to the window, so a fresh
+    // dashboard shows lines rather than a sliver at the right edge.
+    const span = Math.min(windowMs, Math.max(MIN_SPAN_MS, now - (points[0]?.time ?? now)));
     const max = niceCeiling(Math.max(0, ...points.flatMap((p) => series.map((s) => p.values[s.key] ?? 0))));
-    const x = (time) => PAD.left + ((time - (now - windowMs)) / windowMs) * (WIDTH - PAD.left - PAD.right);
+    const x = (time) => PAD.left + ((time - (now - span)) / span) * (WIDTH - PAD.left - PAD.right);
     const y = (value) => HEIGHT - PAD.bottom - (value / max) * (HEIGHT - PAD.top - PAD.bottom);
 
     replaceChildren(axes,
@@ -34,7 +38,7 @@ export function createLineChart(container, { title, unit, windowMs, series }) {
         svg('line', { class: 'grid-line', x1: PAD.left, x2: WIDTH - PAD.right, y1: y(max * f), y2: y(max * f) }),
         svg('text', { class: 'axis-label', x: PAD.left - 6, y: y(max * f) + 4, 'text-anchor': 'end' }, formatValue(max * f)),
       ]),
-      svg('text', { class: 'axis-label', x: PAD.left, y: HEIGHT - 6 }, `${Math.round(windowMs / 60_000)} min ago`),
+      svg('text', { class: 'axis-label', x: PAD.left, y: HEIGHT - 6 }, `${formatSpan(span)} ago`),
       svg('text', { class: 'axis-label', x: WIDTH - PAD.right, y: HEIGHT - 6, 'text-anchor': 'end' }, 'now'));
     replaceChildren(plot, series.map((s) => svg('polyline', {
       class: 'series',
@@ -44,7 +48,7 @@ export function createLineChart(container, { title, unit, windowMs, series }) {
     const latest = points[points.length - 1];
     root.setAttribute('aria-label', latest === undefined
       ? `${title}: no data yet`
-      : `${title}, last ${Math.round(windowMs / 60_000)} minutes; now ${series.map((s) => `${s.name} ${formatValue(latest.values[s.key] ?? 0)} ${unit}`).join(', ')}`);
+      : `${title}, last ${formatSpan(span)}; now ${series.map((s) => `${s.name} ${formatValue(latest.values[s.key] ?? 0)} ${unit}`).join(', ')}`);
   };
 
   render();
@@ -63,6 +67,10 @@ export function niceCeiling(value) {
   const magnitude = 10 ** Math.floor(Math.log10(value));
   for (const step of [1, 2, 2.5, 5, 10]) if (step * magnitude >= value) return step * magnitude;
   return 10 * magnitude;
+}
+
+function formatSpan(ms) {
+  return ms >= 120_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 1000)} s`;
 }
 
 function formatValue(v) {
