@@ -29,7 +29,9 @@ test('the API reference in a real browser', async (t) => {
       assert.deepEqual(missing, [], 'Swagger UI shows every documented path');
       const operations = Object.values(document.paths).reduce((n, item) => n + Object.keys(item).filter((k) => /^(get|put|post|delete|patch|head|options)$/.test(k)).length, 0);
       assert.equal(await page.locator('.opblock').count(), operations, 'one block per operation');
-      assert.equal(await page.locator(port === 'admin' ? '#nav-admin' : '#nav-public').isVisible(), true, 'the navigation of this port');
+      const nav = page.getByRole('navigation', { name: 'Pages' });
+      await nav.getByRole('link', { name: 'API reference' }).waitFor();
+      assert.deepEqual(await nav.getByRole('link').allInnerTexts(), port === 'admin' ? ['Pool dashboard', 'API keys', 'API reference'] : ['Playground', 'API reference'], 'the navigation of this port');
       assert.equal(await scrollsSideways(page), false);
       await saveScreenshot(page, `docs-${port}`);
       assert.deepEqual(problems, []);

@@ -8,9 +8,12 @@ import { callApi, describeError } from './api.js';
 import { createLineChart } from './chart.js';
 import { byId, h, replaceChildren, showMessage } from './dom.js';
 import { openEventStream } from './event-stream.js';
-import { ADMIN_TOKEN, bindCredentialForm } from './session.js';
+import { ADMIN_SIGN_IN, mountCredentialCard } from './session.js';
+import { renderSiteHeader } from './site-header.js';
 
 /** Charts keep this much history. */
+
+void renderSiteHeader();
 const WINDOW_MS = 5 * 60_000;
 
 const ui = {
@@ -39,7 +42,7 @@ const latency = createLineChart(byId('latency-chart'), {
   series: [{ key: 'p50Ms', name: 'p50 ms', colour: '#146c2e' }, { key: 'p99Ms', name: 'p99 ms', colour: '#8a4b00' }],
 });
 
-bindCredentialForm('admin', ADMIN_TOKEN, (value) => {
+mountCredentialCard(byId('admin-signin'), ADMIN_SIGN_IN, (value) => {
   token = value;
   stream?.close();
   stream = undefined;

@@ -5,22 +5,7 @@
  * the CSP allows no other origin anyway).
  */
 import { byId, showMessage } from './dom.js';
-
-/**
- * The same page is served on the public and the admin port; the navigation shows the pages of the
- * port it is on. Only the admin port answers /admin/* (401 without a token); the public one says 404.
- */
-async function showNavigationForPort() {
-  try {
-    const response = await fetch('/admin/strategy', { cache: 'no-store', credentials: 'omit' });
-    const admin = response.status !== 404;
-    byId('nav-admin').hidden = !admin;
-    byId('nav-public').hidden = admin;
-    if (admin) byId('brand').textContent = 'infergate admin';
-  } catch {
-    // the public navigation stays
-  }
-}
+import { renderSiteHeader } from './site-header.js';
 
 function startSwaggerUi() {
   if (typeof window.SwaggerUIBundle !== 'function') {
@@ -39,5 +24,5 @@ function startSwaggerUi() {
   });
 }
 
-void showNavigationForPort();
+void renderSiteHeader();
 startSwaggerUi();

@@ -30,16 +30,9 @@ export async function imageToTensor(file, layout) {
     throw new Error(`${file.name || 'the file'} could not be decoded as an image`);
   }
   const { width, height } = layout;
-  const canvas = document.createElement('canvas');
-  canvas.width = width;
-  canvas.height = height;
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  ctx.imageSmoothingEnabled = true;
-  ctx.imageSmoothingQuality = 'high';
-  const crop = centreCrop(bitmap.width, bitmap.height, width / height);
-  ctx.drawImage(bitmap, crop.x, crop.y, crop.width, crop.height, 0, 0, width, height);
+  const canvas = resample(bitmap, centreCrop(bitmap.width, bitmap.height, width / height), width, height);
   bitmap.close();
-  const rgba = ctx.getImageData(0, 0, width, height).data;
+  const rgba = pixelsOf(canvas);
   const plane = width * height;
   const data = new Float32Array(plane * 3);
   for (let i = 0; i < plane; i++) {

@@ -5,8 +5,11 @@
  */
 import { callApi, describeError } from './api.js';
 import { byId, h, replaceChildren, showMessage } from './dom.js';
-import { ADMIN_TOKEN, bindCredentialForm } from './session.js';
+import { ADMIN_SIGN_IN, mountCredentialCard } from './session.js';
+import { renderSiteHeader } from './site-header.js';
 
+
+void renderSiteHeader();
 const ui = {
   manage: byId('manage'),
   form: byId('create-form'),
@@ -23,7 +26,7 @@ const ui = {
 
 let token = '';
 
-bindCredentialForm('admin', ADMIN_TOKEN, (value) => {
+mountCredentialCard(byId('admin-signin'), ADMIN_SIGN_IN, (value) => {
   token = value;
   ui.manage.hidden = value === '';
   hideSecret();

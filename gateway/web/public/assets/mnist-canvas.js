@@ -9,6 +9,7 @@
  * Pointer events cover mouse, pen and touch alike; the canvas has touch-action: none so a finger
  * draws instead of scrolling the page.
  */
+import { pixelsOf, resample } from './resample.js';
 
 export const SIDE = 28;
 /** The digit's longer side after scaling, in pixels of the 28x28 field. */
@@ -105,14 +106,7 @@ export function toMnistPixels(canvas) {
   const scale = BOX / Math.max(box.width, box.height);
   const w = Math.max(1, Math.round(box.width * scale));
   const hgt = Math.max(1, Math.round(box.height * scale));
-  const small = document.createElement('canvas');
-  small.width = w;
-  small.height = hgt;
-  const sctx = small.getContext('2d', { willReadFrequently: true });
-  sctx.imageSmoothingEnabled = true;
-  sctx.imageSmoothingQuality = 'high';
-  sctx.drawImage(canvas, box.x, box.y, box.width, box.height, 0, 0, w, hgt);
-  const alpha = sctx.getImageData(0, 0, w, hgt).data;
+  const alpha = pixelsOf(resample(canvas, box, w, hgt));
 
   let mass = 0;
   let mx = 0;
@@ -149,7 +143,7 @@ export function toMnistPixels(canvas) {
 /** The bounding box of every pixel with any ink, or undefined for a blank pad. */
 function inkBounds(canvas) {
   const { width, height } = canvas;
-  const data = canvas.getContext('2d', { willReadFrequently: true }).getImageData(0, 0, width, height).data;
+  const data = pixelsOf(canvas);
   let minX = width;
   let minY = height;
   let maxX = -1;

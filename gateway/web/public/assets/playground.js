@@ -8,11 +8,14 @@ import { byId, h, replaceChildren, showMessage } from './dom.js';
 import { bindImagePicker, imageLayout, imageToTensor } from './image-input.js';
 import { createDrawingPad, isDigitInput, paintPreview, toMnistPixels } from './mnist-canvas.js';
 import { renderResult } from './result-view.js';
-import { USER_CREDENTIAL, bindCredentialForm } from './session.js';
+import { USER_CREDENTIAL, mountCredentialCard } from './session.js';
+import { renderSiteHeader } from './site-header.js';
 import { createTabs } from './tabs.js';
 import { concreteShape, exampleRequest, formatRequest } from './tensor-example.js';
 
 /** Top-k asked of the classification extension for labelled outputs. */
+
+void renderSiteHeader();
 const MAX_CLASSES = 10;
 
 const ui = {
@@ -44,7 +47,7 @@ const pad = createDrawingPad(byId('digit-pad'), () => {
 });
 paintPreview(ui.preview, undefined);
 
-bindCredentialForm('credential', USER_CREDENTIAL, (value) => {
+mountCredentialCard(byId('credential-card'), { prefix: 'credential', storageName: USER_CREDENTIAL, heading: 'Credential', label: 'API key or JWT', forgetLabel: 'Forget credential' }, (value) => {
   credential = value;
   void loadModels();
 });

@@ -3,10 +3,13 @@
  * anywhere but the Authorization header, never put in a URL). The playground keeps the user's API
  * key or JWT; the dashboard and keys pages keep the admin token, under a different name.
  */
-import { byId, showMessage } from './dom.js';
+import { byId, h, replaceChildren, showMessage } from './dom.js';
 
 export const USER_CREDENTIAL = 'infergate.credential';
 export const ADMIN_TOKEN = 'infergate.adminToken';
+
+/** The admin pages' sign-in card (dashboard and keys share the stored token). */
+export const ADMIN_SIGN_IN = { prefix: 'admin', storageName: ADMIN_TOKEN, heading: 'Sign in', label: 'Admin token', forgetLabel: 'Forget token' };
 
 export function readCredential(name) {
   try {
@@ -33,12 +36,31 @@ export function describeCredential(value) {
 }
 
 /**
- * Wires a credential form: `#<prefix>-form` with input `#<prefix>-input`, a `#<prefix>-status`
- * line and a `#<prefix>-forget` button. Calls `onChange(value)` at once if a credential is stored,
- * and whenever it is set or forgotten. The form posts nowhere: its submit is handled here, and
- * method="post" in the HTML keeps the secret out of the URL even if this script failed to load.
+ * Builds the credential card into `section` (one definition for every page) and wires it: a
+ * password field, a status line and a "Forget" button. Calls `onChange(value)` at once if a
+ * credential is stored, and whenever it is set or forgotten. The form is method="post" and its
+ * submit is handled here, so the secret never ends up in a URL.
+ *
+ * @example
+ *   mountCredentialCard(byId('admin-signin'), { prefix: 'admin', storageName: ADMIN_TOKEN,
+ *     heading: 'Sign in', label: 'Admin token', forgetLabel: 'Forget token' }, (token) => connect(token));
  */
-export function bindCredentialForm(prefix, storageName, onChange) {
+export function mountCredentialCard(section, { prefix, storageName, heading, label, forgetLabel }, onChange) {
+  section.setAttribute('aria-labelledby', `${prefix}-heading`);
+  replaceChildren(section,
+    h('h2', { id: `${prefix}-heading` }, heading),
+    h('form', { id: `${prefix}-form`, className: 'inline-form', method: 'post', autocomplete: 'off' },
+      h('label', { for: `${prefix}-input` }, label),
+      h('input', { id: `${prefix}-input`, name: 'credential', type: 'password', autocomplete: 'off', spellcheck: false, required: true }),
+      h('button', { type: 'submit' }, 'Use')),
+    h('p', { className: 'hint' }, 'Kept in this tab\'s session storage only and sent as ', h('code', {}, 'Authorization: Bearer'), '.'),
+    h('p', { id: `${prefix}-status`, role: 'status' }),
+    h('button', { id: `${prefix}-forget`, type: 'button', className: 'secondary', hidden: true }, forgetLabel));
+  return bindCredentialForm(prefix, storageName, onChange);
+}
+
+/** Wires the card's elements (`#<prefix>-form`, `-input`, `-status`, `-forget`). */
+function bindCredentialForm(prefix, storageName, onChange) {
   const form = byId(`${prefix}-form`);
   const input = byId(`${prefix}-input`);
   const status = byId(`${prefix}-status`);
