@@ -4,6 +4,7 @@
  * aspect ratio, resized with smoothing to the model's height x width, and written as floats /255,
  * planar (CHW) or interleaved (HWC) as the input's shape says.
  */
+import { pixelsOf, resample } from './resample.js';
 
 /**
  * The layout of an image input, or undefined when the input is not an FP32 RGB image:
