@@ -167,7 +167,8 @@ test('the playground in a real browser', async (t) => {
 
   await t.test('cifar10: an uploaded image gives ten probabilities that sum to 1', async () => {
     await chooseModel(page, 'cifar10');
-    const labels = ((await (await fetch(`${stack.publicUrl}/v2/models/cifar10`, { headers: { authorization: `Bearer ${key}` } })).json()) as { parameters: { labels: { probabilities: string[] } } }).parameters.labels.probabilities;
+    const metadata = (await (await fetch(`${stack.publicUrl}/v2/models/cifar10`, { headers: { authorization: `Bearer ${key}` } })).json()) as { inputs: Array<{ shape: number[] }>; parameters: { labels: { probabilities: string[] } } };
+    const labels = metadata.parameters.labels.probabilities;
     // A 96x64 PNG made by the browser's own encoder: a colour gradient with a disc, not square, so the centre crop is exercised.
     const png = await page.evaluate(async () => {
       const canvas = new OffscreenCanvas(96, 64);
@@ -185,6 +186,8 @@ test('the playground in a real browser', async (t) => {
       return Array.from(new Uint8Array(await blob.arrayBuffer()));
     });
     await page.locator('#image-file').setInputFiles({ name: 'test-image.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+    const [height, width] = metadata.inputs[0]!.shape.slice(2);
+    await page.locator('#image-name', { hasText: `resized to ${width} x ${height}` }).waitFor();
     await page.getByRole('button', { name: 'Predict' }).and(page.locator('#predict-image')).click();
     const classes = await answerClasses(page);
     await saveScreenshot(page, 'playground-cifar10');

@@ -140,3 +140,66 @@ export async function signIn(page: Page, label: RegExp | string, secret: string)
 export function scrollsSideways(page: Page): Promise<boolean> {
   return page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
 }
+
+/**
+ * What an automated pass can check of WCAG 2.1 AA on the page as it is now: every form control has
+ * a label (1.3.1, 4.1.2), every button and link has a name (4.1.2), and all visible text contrasts
+ * with its background at least 4.5:1, or 3:1 when large (1.4.3; disabled controls are exempt).
+ * Returns one readable line per problem.
+ */
+export async function accessibilityProblems(page: Page): Promise<string[]> {
+  // tsx (esbuild keepNames) wraps named inner functions in __name(); give the page a stand-in.
+  await page.evaluate('globalThis.__name ??= (target) => target');
+  return page.evaluate(() => {
+    const problems: string[] = [];
+    const describe = (el: Element): string => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${el.className && typeof el.className === 'string' ? `.${el.className.split(' ').join('.')}` : ''} "${(el.textContent ?? '').trim().slice(0, 40)}"`;
+    const visible = (el: Element): boolean => (el as HTMLElement).checkVisibility?.({ visibilityProperty: true, opacityProperty: true }) ?? true;
+    const named = (el: Element): boolean => (el.textContent ?? '').trim() !== '' || el.hasAttribute('aria-label') || el.hasAttribute('aria-labelledby') || el.hasAttribute('title');
+
+    for (const control of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+      const labelled = ((control as HTMLInputElement).labels?.length ?? 0) > 0 || control.hasAttribute('aria-label') || control.hasAttribute('aria-labelledby');
+      if (!labelled) problems.push(`no label: ${describe(control)}`);
+    }
+    for (const el of document.querySelectorAll('button, a[href], [role=tab]')) {
+      if (visible(el) && !named(el)) problems.push(`no accessible name: ${describe(el)}`);
+    }
+
+    const parse = (colour: string): [number, number, number, number] => {
+      const m = colour.match(/rgba?\(([^)]+)\)/);
+      if (m === null) return [0, 0, 0, 0];
+      const parts = m[1]!.split(/[ ,/]+/).filter(Boolean).map(Number);
+      return [parts[0]!, parts[1]!, parts[2]!, parts[3] ?? 1];
+    };
+    const luminance = ([r, g, b]: number[]): number => {
+      const lin = (c: number): number => {
+        const s = c / 255;
+        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * lin(r!) + 0.7152 * lin(g!) + 0.0722 * lin(b!);
+    };
+    const backgroundOf = (el: Element | null): [number, number, number] => {
+      for (let node = el; node !== null; node = node.parentElement) {
+        const bg = parse(getComputedStyle(node).backgroundColor);
+        if (bg[3] > 0.5) return [bg[0], bg[1], bg[2]];
+      }
+      return [255, 255, 255];
+    };
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const checked = new Set<Element>();
+    for (let node = walker.nextNode(); node !== null; node = walker.nextNode()) {
+      const el = node.parentElement;
+      if (el === null || checked.has(el) || (node.textContent ?? '').trim() === '' || !visible(el)) continue;
+      checked.add(el);
+      if (el.closest(':disabled, [aria-disabled=true], svg, .sr-only, .skip-link')) continue;
+      const style = getComputedStyle(el);
+      const fg = parse(style.color);
+      const l1 = luminance(fg);
+      const l2 = luminance(backgroundOf(el));
+      const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      if (ratio < (large ? 3 : 4.5)) problems.push(`contrast ${ratio.toFixed(2)}:1 for ${describe(el)}`);
+    }
+    return problems;
+  });
+}
