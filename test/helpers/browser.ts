@@ -65,16 +65,16 @@ export interface UiStack {
 const JWT_SECRET = 'browser-test-jwt-secret-0123456789abcdef';
 
 /**
- * Starts `workers` workers on the demo models and a gateway in front of them that requires a
+ * Starts `workers` workers on the demo models (or `models`) and a gateway in front of them that requires a
  * credential (no anonymous access) and stores API keys in a temporary file, with a short key cache
  * so a revocation shows within a second.
  */
-export async function startUiStack(t: TestContext, options: { workers?: number } = {}): Promise<UiStack> {
+export async function startUiStack(t: TestContext, options: { workers?: number; models?: string } = {}): Promise<UiStack> {
   const dir = await mkdtemp(join(tmpdir(), 'infergate-ui-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const config = join(dir, 'gateway.yaml');
   await writeFile(config, `auth:\n  apiKeys: { file: ${JSON.stringify(join(dir, 'keys.json'))}, cacheTtlMs: 300 }\n`);
-  const workers = await Promise.all(Array.from({ length: options.workers ?? 2 }, () => startWorker(t, DEMO_MODELS, { readyTimeoutMs: 120_000 })));
+  const workers = await Promise.all(Array.from({ length: options.workers ?? 2 }, () => startWorker(t, options.models ?? DEMO_MODELS, { readyTimeoutMs: 120_000 })));
   const gateway = await startGateway(t, workers.map((w) => w.url), { requireAuth: true, args: ['--config', config], env: { INFERGATE_JWT_SECRET: JWT_SECRET } });
   return {
     gateway,

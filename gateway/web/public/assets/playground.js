@@ -32,6 +32,8 @@ const ui = {
   preview: byId('digit-preview'),
   imagePreview: byId('image-preview'),
   imageName: byId('image-name'),
+  version: byId('model-version'),
+  versionField: byId('version-field'),
 };
 
 let credential = '';
@@ -63,6 +65,9 @@ byId('run-json').addEventListener('click', () => {
   void infer(request);
 });
 byId('reset-json').addEventListener('click', () => fillExample());
+ui.version.addEventListener('change', () => {
+  if (model !== undefined) void loadModel(model.name, ui.version.value);
+});
 byId('clear-drawing').addEventListener('click', () => pad.clear());
 byId('predict-drawing').addEventListener('click', () => {
   const pixels = toMnistPixels(pad.canvas);
@@ -103,37 +108,58 @@ async function loadModels() {
       'data-model': m.name,
       disabled: !m.ready,
       title: m.ready ? undefined : m.reason || m.state,
-      onclick: (event) => void selectModel(m.name, event.currentTarget),
+      onclick: (event) => void selectModel(m, event.currentTarget),
     }, h('span', { className: 'model-title' }, m.name),
     h('span', { className: `state state-${m.ready ? 'ready' : 'other'}` }, m.ready ? 'ready' : m.state.toLowerCase()),
     h('span', { className: 'versions' }, `v${m.versions.join(', v')}`)))));
 }
 
-/** One entry per model name, ready when any version is. */
+/** One entry per model name (versions newest first), ready when any version is. */
 function groupVersions(entries) {
   const byName = new Map();
   for (const e of entries) {
-    const m = byName.get(e.name) ?? { name: e.name, versions: [], ready: false, state: e.state, reason: e.reason };
+    const m = byName.get(e.name) ?? { name: e.name, versions: [], readyVersions: [], ready: false, state: e.state, reason: e.reason };
     m.versions.push(e.version);
-    if (e.state === 'READY') m.ready = true;
-    else if (!m.ready) Object.assign(m, { state: e.state, reason: e.reason });
+    if (e.state === 'READY') {
+      m.ready = true;
+      m.readyVersions.push(e.version);
+    } else if (!m.ready) Object.assign(m, { state: e.state, reason: e.reason });
     byName.set(e.name, m);
+  }
+  const newestFirst = (a, b) => Number(b) - Number(a) || b.localeCompare(a);
+  for (const m of byName.values()) {
+    m.versions.sort(newestFirst);
+    m.readyVersions.sort(newestFirst);
   }
   return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
-async function selectModel(name, button) {
+/** Chooses a model from the list: its version picker (when it has several) and its latest version. */
+async function selectModel(entry, button) {
   for (const other of ui.modelList.querySelectorAll('.model-button')) other.setAttribute('aria-pressed', String(other === button));
+  replaceChildren(ui.version,
+    h('option', { value: '' }, 'latest ready'),
+    entry.readyVersions.map((v) => h('option', { value: v }, `version ${v}`)));
+  ui.versionField.hidden = entry.versions.length < 2;
+  await loadModel(entry.name, '');
+}
+
+/** `/v2/models/{m}` or `/v2/models/{m}/versions/{v}`, for the selected model. */
+function modelPath({ name, version }) {
+  return `/v2/models/${encodeURIComponent(name)}${version ? `/versions/${encodeURIComponent(version)}` : ''}`;
+}
+
+async function loadModel(name, version) {
   showMessage(ui.runError, '');
   ui.result.hidden = true;
   let metadata;
   try {
-    ({ body: metadata } = await callApi(`/v2/models/${encodeURIComponent(name)}`, { credential }));
+    ({ body: metadata } = await callApi(modelPath({ name, version }), { credential }));
   } catch (err) {
     showMessage(ui.modelsMessage, `Cannot read ${name}: ${describeError(err)}`, 'error');
     return;
   }
-  model = { name, metadata };
+  model = { name, version, metadata };
   ui.name.textContent = name;
   ui.description.textContent = metadata.description ?? '';
   ui.description.hidden = !metadata.description;
@@ -216,7 +242,7 @@ async function prepareImage(file) {
  */
 async function infer(request) {
   if (model === undefined) return;
-  const { name, metadata } = model;
+  const { metadata } = model;
   const labels = metadata.parameters?.labels ?? {};
   if (request.outputs === undefined) {
     request.outputs = metadata.outputs.map((o) => (Array.isArray(labels[o.name])
@@ -229,7 +255,7 @@ async function infer(request) {
   ui.result.setAttribute('aria-busy', 'true');
   const started = performance.now();
   try {
-    const { body, response } = await callApi(`/v2/models/${encodeURIComponent(name)}/infer`, { credential, method: 'POST', json: request });
+    const { body, response } = await callApi(`${modelPath(model)}/infer`, { credential, method: 'POST', json: request });
     renderResult(ui.result, {
       body,
       classified,

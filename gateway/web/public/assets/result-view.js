@@ -29,8 +29,9 @@ export function parseClass(entry) {
  */
 export function renderResult(container, answer) {
   const { body, workerId, requestId, latencyMs, classified } = answer;
+  const served = body?.model_version ? `${body.model_name} version ${body.model_version}` : (body?.model_name ?? 'the model');
   const meta = h('p', { className: 'result-meta' },
-    'Answered in ', h('strong', { className: 'latency' }, `${latencyMs.toFixed(1)} ms`),
+    h('span', { className: 'model-served' }, served), ' answered in ', h('strong', { className: 'latency' }, `${latencyMs.toFixed(1)} ms`),
     ' by worker ', h('code', { className: 'worker-id' }, workerId || 'unknown'),
     requestId ? [' · request ', h('code', {}, requestId)] : []);
   const outputs = (body?.outputs ?? []).map((output) => (classified.has(output.name) && output.datatype === 'BYTES' ? classesView(output) : rawView(output)));
