@@ -11,7 +11,8 @@
  */
 import { h, replaceChildren, svg } from './dom.js';
 
-const WIDTH = 600;
+/** The drawing is as wide as its box (in CSS pixels, so labels keep their size), at least this. */
+const MIN_WIDTH = 260;
 const HEIGHT = 200;
 const PAD = { left: 48, right: 10, top: 10, bottom: 24 };
 const MIN_SPAN_MS = 60_000;
@@ -20,26 +21,28 @@ export function createLineChart(container, { title, unit, windowMs, series }) {
   const points = [];
   const plot = svg('g');
   const axes = svg('g');
-  const root = svg('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: 'chart', role: 'img' }, axes, plot);
+  const root = svg('svg', { class: 'chart', role: 'img' }, axes, plot);
   const legend = h('ul', { className: 'legend' }, series.map((s) => h('li', {}, h('span', { className: 'swatch', style: `background:${s.colour}` }), s.name)));
   replaceChildren(container, root, legend);
 
   const render = () => {
+    const width = Math.max(MIN_WIDTH, Math.floor(container.clientWidth));
+    root.setAttribute('viewBox', `0 0 ${width} ${HEIGHT}`);
     const now = points.length > 0 ? points[points.length - 1].time : Date.now();
     // The time axis grows with the history (at least a minute) up to the window, so a fresh
     // dashboard shows lines rather than a sliver at the right edge.
     const span = Math.min(windowMs, Math.max(MIN_SPAN_MS, now - (points[0]?.time ?? now)));
     const max = niceCeiling(Math.max(0, ...points.flatMap((p) => series.map((s) => p.values[s.key] ?? 0))));
-    const x = (time) => PAD.left + ((time - (now - span)) / span) * (WIDTH - PAD.left - PAD.right);
+    const x = (time) => PAD.left + ((time - (now - span)) / span) * (width - PAD.left - PAD.right);
     const y = (value) => HEIGHT - PAD.bottom - (value / max) * (HEIGHT - PAD.top - PAD.bottom);
 
     replaceChildren(axes,
       [0, 0.5, 1].map((f) => [
-        svg('line', { class: 'grid-line', x1: PAD.left, x2: WIDTH - PAD.right, y1: y(max * f), y2: y(max * f) }),
+        svg('line', { class: 'grid-line', x1: PAD.left, x2: width - PAD.right, y1: y(max * f), y2: y(max * f) }),
         svg('text', { class: 'axis-label', x: PAD.left - 6, y: y(max * f) + 4, 'text-anchor': 'end' }, formatValue(max * f)),
       ]),
       svg('text', { class: 'axis-label', x: PAD.left, y: HEIGHT - 6 }, `${formatSpan(span)} ago`),
-      svg('text', { class: 'axis-label', x: WIDTH - PAD.right, y: HEIGHT - 6, 'text-anchor': 'end' }, 'now'));
+      svg('text', { class: 'axis-label', x: width - PAD.right, y: HEIGHT - 6, 'text-anchor': 'end' }, 'now'));
     replaceChildren(plot, series.map((s) => svg('polyline', {
       class: 'series',
       stroke: s.colour,
@@ -52,6 +55,13 @@ export function createLineChart(container, { title, unit, windowMs, series }) {
   };
 
   render();
+  // Redraw when the box's width changes (not its height, which the redraw itself sets).
+  let drawnWidth = container.clientWidth;
+  new ResizeObserver(() => {
+    if (container.clientWidth === drawnWidth) return;
+    drawnWidth = container.clientWidth;
+    render();
+  }).observe(container);
   return {
     push(time, values) {
       points.push({ time, values });
