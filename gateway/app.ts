@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { InfergateError, toInfergateError } from '../shared/errors.ts';
 import { sendError } from '../shared/http/respond.ts';
-import type { Logger } from '../shared/logger.ts';
+import { accessLoggerOf, type Logger } from '../shared/logger.ts';
 import { HEADER_REQUEST_ID } from '../shared/protocol/headers.ts';
 import { adminRouter } from './admin/admin-app.ts';
 import { createJwtVerifier, type AsymmetricAlgorithm, type HmacAlgorithm, type JwtKeyConfig } from './auth/jwt-verifier.ts';
@@ -113,6 +113,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     planClaim: config.auth.jwt.planClaim,
   });
   if (config.throttle.enabled && deps.limiter === undefined) throw new Error('throttling is enabled but no rate limiter was given');
+  const accessLog = accessLoggerOf(logger);
   const inference = buildInferencePipeline(config, {
     logger,
     now,
@@ -124,7 +125,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
       if (status === 401 || status === 403) metrics.authFailures.inc({ reason: String(status) });
       metrics.requests.inc({ model: ctx.route.model, status: String(status), worker });
       metrics.requestDuration.observe({ model: ctx.route.model }, (now() - ctx.startedAt) / 1000);
-      logger.info({ request_id: ctx.requestId, method: ctx.req.method, path: ctx.req.url, model: ctx.route.model, status, worker, ms: Math.round((now() - ctx.startedAt) * 100) / 100, retries: ctx.retries }, 'request');
+      accessLog.info({ request_id: ctx.requestId, method: ctx.req.method, path: ctx.req.url, model: ctx.route.model, status, worker, ms: Math.round((now() - ctx.startedAt) * 100) / 100, retries: ctx.retries }, 'request');
     },
   });
 

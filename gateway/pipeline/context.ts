@@ -1,6 +1,11 @@
-/** The state one inference request carries through the gateway pipeline. */
+/**
+ * The state one inference request carries through the gateway pipeline: one object per request,
+ * with methods rather than closures (this runs thousands of times a second, and every closure or
+ * AbortController is garbage the gateway pays for in GC).
+ */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../auth/principal.ts';
+import type { ClientPresence } from '../upstreams/pool.ts';
 import type { Upstream } from '../upstreams/upstream.ts';
 
 export interface InferenceRoute {
@@ -9,24 +14,64 @@ export interface InferenceRoute {
   version: string | undefined;
 }
 
-export interface RequestContext {
-  req: IncomingMessage;
-  res: ServerResponse;
-  route: InferenceRoute;
-  requestId: string;
+const EMPTY = Buffer.alloc(0);
+
+export class RequestContext implements ClientPresence {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly route: InferenceRoute;
+  readonly requestId: string;
   /** `now()` when the request arrived. */
-  startedAt: number;
+  readonly startedAt: number;
   /** Absolute `now()` by which the client must have an answer. */
   deadline: number;
   /** The client lowered the deadline (X-Infergate-Timeout-Ms): its expiry is no fault of the worker. */
-  deadlineFromClient: boolean;
-  /** Aborted when the client goes away before its response is complete. */
-  clientGone: AbortSignal;
-  body: Buffer;
+  deadlineFromClient = false;
+  body: Buffer = EMPTY;
   /** Set by the authenticate stage. */
-  principal: Principal | undefined;
-  /** Workers already tried for this request: a retry goes elsewhere. */
-  tried: Set<string>;
-  upstream: Upstream | undefined;
-  retries: number;
+  principal: Principal | undefined = undefined;
+  /** Workers already tried; created only when a retry happens. */
+  tried: Set<string> | undefined = undefined;
+  upstream: Upstream | undefined = undefined;
+  retries = 0;
+  /** True once the client went away before its response was complete. */
+  clientGone = false;
+  #onClientGone: (() => void) | undefined = undefined;
+
+  constructor(req: IncomingMessage, res: ServerResponse, route: InferenceRoute, requestId: string, startedAt: number, deadline: number) {
+    this.req = req;
+    this.res = res;
+    this.route = route;
+    this.requestId = requestId;
+    this.startedAt = startedAt;
+    this.deadline = deadline;
+  }
+
+  /**
+   * The one callback to run if the client goes away (replacing any earlier one; undefined clears it).
+   * A request waits on one thing at a time — a worker slot, then an attempt — so one slot suffices.
+   */
+  onClientGone(callback: (() => void) | undefined): void {
+    this.#onClientGone = callback;
+  }
+
+  /** The client's connection closed before the response was complete: stops whatever is waiting. */
+  markClientGone(): void {
+    if (this.clientGone) return;
+    this.clientGone = true;
+    const callback = this.#onClientGone;
+    this.#onClientGone = undefined;
+    callback?.();
+  }
+
+  /** Workers this request must not go to again (undefined before any retry). */
+  excluded(): ReadonlySet<string> | undefined {
+    return this.tried;
+  }
+
+  /** The attempt on `upstream` never reached it: the next one goes elsewhere. */
+  retryElsewhere(): void {
+    if (this.upstream !== undefined) (this.tried ??= new Set()).add(this.upstream.id);
+    this.retries++;
+  }
 }
