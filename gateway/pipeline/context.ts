@@ -36,7 +36,11 @@ export class RequestContext implements ClientPresence {
   retries = 0;
   /** True once the client went away before its response was complete. */
   clientGone = false;
+  /** True once the deadline passed (the deadline timer fired). */
+  expired = false;
   #onClientGone: (() => void) | undefined = undefined;
+  #onDeadline: (() => void) | undefined = undefined;
+  #deadlineTimer: NodeJS.Timeout | undefined = undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, route: InferenceRoute, requestId: string, startedAt: number, deadline: number) {
     this.req = req;
@@ -64,6 +68,36 @@ export class RequestContext implements ClientPresence {
     callback?.();
   }
 
+  /**
+   * Starts the request's one deadline timer, `ms` from now. Most requests use the configured
+   * timeout unchanged, so their timers share one of node's per-duration timer lists: arming and
+   * clearing is then a linked-list append and unlink, where a different fractional duration per
+   * request would create and drop a list (and a priority-queue entry) every time.
+   */
+  armDeadline(ms: number): void {
+    this.#deadlineTimer = setTimeout(deadlinePassed, ms, this);
+  }
+
+  /** The response is over: the deadline no longer matters. */
+  disarmDeadline(): void {
+    if (this.#deadlineTimer !== undefined) clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = undefined;
+  }
+
+  /** The one callback to run when the deadline passes (replacing any earlier one; undefined clears it). */
+  onDeadline(callback: (() => void) | undefined): void {
+    this.#onDeadline = callback;
+  }
+
+  /** Called by the deadline timer. */
+  markExpired(): void {
+    this.expired = true;
+    this.#deadlineTimer = undefined;
+    const callback = this.#onDeadline;
+    this.#onDeadline = undefined;
+    callback?.();
+  }
+
   /** Workers this request must not go to again (undefined before any retry). */
   excluded(): ReadonlySet<string> | undefined {
     return this.tried;
@@ -74,4 +108,8 @@ export class RequestContext implements ClientPresence {
     if (this.upstream !== undefined) (this.tried ??= new Set()).add(this.upstream.id);
     this.retries++;
   }
+}
+
+function deadlinePassed(ctx: RequestContext): void {
+  ctx.markExpired();
 }

@@ -102,6 +102,7 @@ class Attempt {
     });
     this.#lease = upstream.lease();
     ctx.onClientGone(this.clientGone);
+    ctx.onDeadline(this.deadlinePassed);
   }
 
   /** http-proxy's `proxyReq`, emitted from the request's own 'socket' event: the socket is here now. */
@@ -154,14 +155,14 @@ class Attempt {
     this.#finish(new UpstreamFailure('the worker dropped the connection mid-response', 'reset'));
   }
 
-  deadlinePassed(): void {
+  readonly deadlinePassed = (): void => {
     if (this.#settled) return;
     this.#proxyReq?.destroy();
     if (this.#responded) this.ctx.res.destroy(); // headers already went out: only a broken connection can tell the client
     // A deadline the client shortened says nothing about the worker: counting it would let any
     // client open a healthy worker's breaker with X-Infergate-Timeout-Ms: 1.
     this.#finish(new UpstreamFailure('the deadline passed before the worker answered', 'timeout', !this.ctx.deadlineFromClient));
-  }
+  };
 
   /** http-proxy's error callback for this attempt (its request, or the client's request, failed). */
   readonly proxyError = (err: Error): void => {
@@ -184,6 +185,7 @@ class Attempt {
     this.#settled = true;
     if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer);
     this.ctx.onClientGone(undefined);
+    this.ctx.onDeadline(undefined);
     this.#lease.release(failure === undefined ? this.#deps.now() : undefined);
     if (failure === undefined) this.#resolve();
     else this.#reject(failure);
@@ -194,23 +196,15 @@ function onProxyResBroken(this: IncomingMessage): void {
   attemptOf(this)?.broken();
 }
 
-/** Per request: what goes to the worker, and the attempt under way (for the deadline timer). */
+/** Per request: what goes to the worker, the same for every attempt. */
 class Forwarding {
   readonly body: BufferedBody;
   readonly headers: OutgoingHttpHeaders;
-  current: Attempt | undefined = undefined;
-  /** The deadline timer fired: an attempt that starts now ends at once. */
-  expired = false;
 
   constructor(ctx: RequestContext) {
     this.body = new BufferedBody(ctx.body);
     this.headers = requestHeaders(ctx);
   }
-}
-
-function onDeadline(forwarding: Forwarding): void {
-  forwarding.expired = true;
-  forwarding.current?.deadlinePassed();
 }
 
 export function createForwarder(deps: ForwardDeps): { forward(ctx: RequestContext): Promise<void>; close(): void } {
@@ -226,8 +220,7 @@ export function createForwarder(deps: ForwardDeps): { forward(ctx: RequestContex
 
   function send(ctx: RequestContext, upstream: Upstream, forwarding: Forwarding): Promise<void> {
     const attempt = new Attempt(ctx, upstream, deps);
-    forwarding.current = attempt;
-    if (forwarding.expired) {
+    if (ctx.expired) {
       attempt.deadlinePassed();
       return attempt.promise;
     }
@@ -247,29 +240,23 @@ export function createForwarder(deps: ForwardDeps): { forward(ctx: RequestContex
     const forwarding = new Forwarding(ctx);
     // http-proxy copies the incoming request's headers for each attempt: give it the ones to send.
     ctx.req.headers = forwarding.headers as IncomingHttpHeaders;
-    const deadline = setTimeout(onDeadline, Math.max(0, ctx.deadline - deps.now()), forwarding);
-    try {
-      for (;;) {
-        const selected = deps.select(ctx);
-        const upstream = selected instanceof Promise ? await selected : selected;
-        ctx.upstream = upstream;
-        try {
-          await upstream.breaker.fire(() => send(ctx, upstream, forwarding));
-          return;
-        } catch (err) {
-          if (ctx.res.headersSent || ctx.clientGone) return; // the worker's own answer went out, or nobody is listening
-          const neverReached = isBreakerRejection(err) || (err instanceof UpstreamFailure && err.reason === 'connect');
-          if (neverReached && ctx.retries < 1 && ctx.deadline > deps.now() && deps.budget.tryRetry(deps.now())) {
-            ctx.retryElsewhere();
-            deps.onRetry?.(ctx, isBreakerRejection(err) ? 'breaker_open' : 'connect');
-            continue;
-          }
-          throw toClientError(err, neverReached);
+    for (;;) {
+      const selected = deps.select(ctx);
+      const upstream = selected instanceof Promise ? await selected : selected;
+      ctx.upstream = upstream;
+      try {
+        await upstream.breaker.fire(() => send(ctx, upstream, forwarding));
+        return;
+      } catch (err) {
+        if (ctx.res.headersSent || ctx.clientGone) return; // the worker's own answer went out, or nobody is listening
+        const neverReached = isBreakerRejection(err) || (err instanceof UpstreamFailure && err.reason === 'connect');
+        if (neverReached && ctx.retries < 1 && ctx.deadline > deps.now() && deps.budget.tryRetry(deps.now())) {
+          ctx.retryElsewhere();
+          deps.onRetry?.(ctx, isBreakerRejection(err) ? 'breaker_open' : 'connect');
+          continue;
         }
+        throw toClientError(err, neverReached);
       }
-    } finally {
-      clearTimeout(deadline);
-      forwarding.current = undefined;
     }
   }
 

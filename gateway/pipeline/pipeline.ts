@@ -30,8 +30,10 @@ export function deadlineStage(options: { requestMs: number }, deps: { now: () =>
   if (!(options.requestMs > 0)) throw new Error('deadline stage: requestMs must be positive');
   return (ctx) => {
     const asked = parseTimeoutHeader(ctx.req.headers[HEADER_TIMEOUT_MS]);
+    const ms = Math.min(options.requestMs, asked ?? Infinity);
     ctx.deadlineFromClient = asked !== undefined && asked < options.requestMs;
-    ctx.deadline = ctx.startedAt + Math.min(options.requestMs, asked ?? Infinity);
+    ctx.deadline = ctx.startedAt + ms;
+    ctx.armDeadline(ms);
   };
 }
 
@@ -98,6 +100,7 @@ export function buildInferencePipeline(config: GatewayConfig, deps: PipelineDeps
   // 'finish' for a complete response, and alone when the client went away first.
   function onResponseClose(this: ServerResponse): void {
     const ctx = (this as ContextCarrier)[CONTEXT]!;
+    ctx.disarmDeadline();
     if (this.writableFinished) deps.onDone?.(ctx, this.statusCode);
     else ctx.markClientGone();
   }
