@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../auth/principal.ts';
-import type { ClientPresence } from '../upstreams/pool.ts';
+import type { ClientPresence, Waiter } from '../upstreams/pool.ts';
 import type { Upstream } from '../upstreams/upstream.ts';
 
 export interface InferenceRoute {
@@ -38,8 +38,7 @@ export class RequestContext implements ClientPresence {
   clientGone = false;
   /** True once the deadline passed (the deadline timer fired). */
   expired = false;
-  #onClientGone: (() => void) | undefined = undefined;
-  #onDeadline: (() => void) | undefined = undefined;
+  #waiter: Waiter | undefined = undefined;
   #deadlineTimer: NodeJS.Timeout | undefined = undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, route: InferenceRoute, requestId: string, startedAt: number, deadline: number) {
@@ -52,20 +51,20 @@ export class RequestContext implements ClientPresence {
   }
 
   /**
-   * The one callback to run if the client goes away (replacing any earlier one; undefined clears it).
-   * A request waits on one thing at a time — a worker slot, then an attempt — so one slot suffices.
+   * What the request waits on now — a worker slot, then an attempt — told if the client goes away
+   * or the deadline passes; undefined when nothing waits. One at a time, so one slot suffices.
    */
-  onClientGone(callback: (() => void) | undefined): void {
-    this.#onClientGone = callback;
+  waitOn(waiter: Waiter | undefined): void {
+    this.#waiter = waiter;
   }
 
   /** The client's connection closed before the response was complete: stops whatever is waiting. */
   markClientGone(): void {
     if (this.clientGone) return;
     this.clientGone = true;
-    const callback = this.#onClientGone;
-    this.#onClientGone = undefined;
-    callback?.();
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.clientGone();
   }
 
   /**
@@ -84,18 +83,13 @@ export class RequestContext implements ClientPresence {
     this.#deadlineTimer = undefined;
   }
 
-  /** The one callback to run when the deadline passes (replacing any earlier one; undefined clears it). */
-  onDeadline(callback: (() => void) | undefined): void {
-    this.#onDeadline = callback;
-  }
-
   /** Called by the deadline timer. */
   markExpired(): void {
     this.expired = true;
     this.#deadlineTimer = undefined;
-    const callback = this.#onDeadline;
-    this.#onDeadline = undefined;
-    callback?.();
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.deadlinePassed();
   }
 
   /** Workers this request must not go to again (undefined before any retry). */

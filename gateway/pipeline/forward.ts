@@ -27,6 +27,7 @@ import { InfergateError } from '../../shared/errors.ts';
 import { HEADER_QUEUE_DEPTH, HEADER_REQUEST_ID, HEADER_TIMEOUT_MS, HEADER_WORKER } from '../../shared/protocol/headers.ts';
 import { UpstreamFailure } from '../upstreams/breaker.ts';
 import type { Lease } from '../upstreams/lease.ts';
+import type { Waiter } from '../upstreams/pool.ts';
 import type { Upstream } from '../upstreams/upstream.ts';
 import type { RequestContext } from './context.ts';
 import type { RetryBudget } from './retry-budget.ts';
@@ -77,7 +78,7 @@ class BufferedBody {
 }
 
 /** One send of the request to one worker: holds the lease until the response ends, fails or is aborted. */
-class Attempt {
+class Attempt implements Waiter {
   readonly ctx: RequestContext;
   readonly upstream: Upstream;
   readonly promise: Promise<void>;
@@ -101,8 +102,7 @@ class Attempt {
       this.#reject = reject;
     });
     this.#lease = upstream.lease();
-    ctx.onClientGone(this.clientGone);
-    ctx.onDeadline(this.deadlinePassed);
+    ctx.waitOn(this);
   }
 
   /** http-proxy's `proxyReq`, emitted from the request's own 'socket' event: the socket is here now. */
@@ -155,17 +155,17 @@ class Attempt {
     this.#finish(new UpstreamFailure('the worker dropped the connection mid-response', 'reset'));
   }
 
-  readonly deadlinePassed = (): void => {
+  deadlinePassed(): void {
     if (this.#settled) return;
     this.#proxyReq?.destroy();
     if (this.#responded) this.ctx.res.destroy(); // headers already went out: only a broken connection can tell the client
     // A deadline the client shortened says nothing about the worker: counting it would let any
     // client open a healthy worker's breaker with X-Infergate-Timeout-Ms: 1.
     this.#finish(new UpstreamFailure('the deadline passed before the worker answered', 'timeout', !this.ctx.deadlineFromClient));
-  };
+  }
 
   /** http-proxy's error callback for this attempt (its request, or the client's request, failed). */
-  readonly proxyError = (err: Error): void => {
+  proxyError(err: Error): void {
     if (this.#settled) return;
     if (this.#responded) {
       this.ctx.res.destroy();
@@ -173,19 +173,18 @@ class Attempt {
     } else {
       this.#finish(new UpstreamFailure(err.message, this.#connected ? 'reset' : 'connect'));
     }
-  };
+  }
 
-  readonly clientGone = (): void => {
+  clientGone(): void {
     if (this.#settled) return;
     this.#proxyReq?.destroy();
     this.#finish(new UpstreamFailure('the client went away', 'aborted', false));
-  };
+  }
 
   #finish(failure: UpstreamFailure | undefined): void {
     this.#settled = true;
     if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer);
-    this.ctx.onClientGone(undefined);
-    this.ctx.onDeadline(undefined);
+    this.ctx.waitOn(undefined);
     this.#lease.release(failure === undefined ? this.#deps.now() : undefined);
     if (failure === undefined) this.#resolve();
     else this.#reject(failure);
@@ -194,6 +193,16 @@ class Attempt {
 
 function onProxyResBroken(this: IncomingMessage): void {
   attemptOf(this)?.broken();
+}
+
+/**
+ * http-proxy's error callback, shared by every request: the attempt under way on the client's
+ * request, if it goes to the target that failed. A retry always goes to another worker, so an
+ * error of an earlier attempt can never be taken for the current one's.
+ */
+function onProxyError(err: Error, req: IncomingMessage, _res: unknown, target: unknown): void {
+  const attempt = (req as IncomingMessage & { [ATTEMPT]?: Attempt })[ATTEMPT];
+  if (attempt !== undefined && attempt.upstream.proxyTarget === target) attempt.proxyError(err);
 }
 
 /** Per request: what goes to the worker, the same for every attempt. */
@@ -220,6 +229,7 @@ export function createForwarder(deps: ForwardDeps): { forward(ctx: RequestContex
 
   function send(ctx: RequestContext, upstream: Upstream, forwarding: Forwarding): Promise<void> {
     const attempt = new Attempt(ctx, upstream, deps);
+    (ctx.req as IncomingMessage & { [ATTEMPT]?: Attempt })[ATTEMPT] = attempt;
     if (ctx.expired) {
       attempt.deadlinePassed();
       return attempt.promise;
@@ -231,7 +241,7 @@ export function createForwarder(deps: ForwardDeps): { forward(ctx: RequestContex
       buffer: forwarding.body as unknown as Stream, // only ever piped: see BufferedBody
       attempt,
     };
-    proxy.web(ctx.req, ctx.res, options, attempt.proxyError);
+    proxy.web(ctx.req, ctx.res, options, onProxyError);
     return attempt.promise;
   }
 

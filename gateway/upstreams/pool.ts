@@ -18,13 +18,19 @@ export interface PoolEvents {
 
 export type ModelKnowledge = 'unknown-model' | 'unknown-version' | 'known';
 
+/** Something a request waits on, told when the client goes away or the request's deadline passes. */
+export interface Waiter {
+  clientGone(): void;
+  deadlinePassed(): void;
+}
+
 /**
- * What waiting for a slot needs to know about the client: whether it has gone, and one callback
- * slot to hear when it goes (the request context; cheaper than an AbortSignal per request).
+ * What waiting for a slot needs to know about the client: whether it has gone, and one slot to
+ * hear when it goes (the request context; cheaper than an AbortSignal per request).
  */
 export interface ClientPresence {
   readonly clientGone: boolean;
-  onClientGone(callback: (() => void) | undefined): void;
+  waitOn(waiter: Waiter | undefined): void;
 }
 
 interface Timers {
@@ -142,13 +148,14 @@ export class Pool {
     return new Promise((resolve) => {
       const done = (value: boolean): void => {
         clearTimeout(timer);
-        client.onClientGone(undefined);
+        client.waitOn(undefined);
         this.#capacityWaiters.delete(wake);
         resolve(value);
       };
       const wake = (): void => done(true);
       const timer = setTimeout(() => done(false), waitMs);
-      client.onClientGone(() => done(false));
+      // The wait ends by `waitMs`, which the caller bounds by the deadline: the timer says so.
+      client.waitOn({ clientGone: () => done(false), deadlinePassed: () => undefined });
       this.#capacityWaiters.add(wake);
     });
   }
