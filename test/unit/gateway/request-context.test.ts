@@ -4,7 +4,7 @@
  * exclusions a retry builds.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { RequestContext } from '../../../gateway/pipeline/context.ts';
 import type { Upstream } from '../../../gateway/upstreams/upstream.ts';
 import type { Waiter } from '../../../gateway/upstreams/pool.ts';
@@ -40,12 +40,18 @@ test('a cleared waiter hears nothing', () => {
   assert.deepEqual(waiter.events, []);
 });
 
-test('the deadline timer fires at the armed time, tells the waiter and marks the request expired', (t) => {
+/** A context waiting on a recorder, its deadline armed `ms` ahead on mock timers. */
+function armed(t: TestContext, ms: number): { ctx: RequestContext; waiter: ReturnType<typeof recorder> } {
   t.mock.timers.enable({ apis: ['setTimeout'] });
   const ctx = context();
   const waiter = recorder();
   ctx.waitOn(waiter);
-  ctx.armDeadline(1000);
+  ctx.armDeadline(ms);
+  return { ctx, waiter };
+}
+
+test('the deadline timer fires at the armed time, tells the waiter and marks the request expired', (t) => {
+  const { ctx, waiter } = armed(t, 1000);
   t.mock.timers.tick(999);
   assert.equal(ctx.expired, false);
   assert.deepEqual(waiter.events, []);
@@ -57,11 +63,7 @@ test('the deadline timer fires at the armed time, tells the waiter and marks the
 });
 
 test('a disarmed deadline never fires; with nothing waiting it only marks the request expired', (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] });
-  const ctx = context();
-  const waiter = recorder();
-  ctx.waitOn(waiter);
-  ctx.armDeadline(50);
+  const { ctx, waiter } = armed(t, 50);
   ctx.disarmDeadline();
   t.mock.timers.tick(1000);
   assert.equal(ctx.expired, false);
