@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { InfergateError, toInfergateError } from '../shared/errors.ts';
 import { sendError } from '../shared/http/respond.ts';
-import type { Logger } from '../shared/logger.ts';
+import { accessLoggerOf, type Logger } from '../shared/logger.ts';
 import { HEADER_REQUEST_ID } from '../shared/protocol/headers.ts';
 import { adminRouter } from './admin/admin-app.ts';
 import { adminTokenChecker } from './admin/admin-auth.ts';
@@ -134,6 +134,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
   const authorize = authorizeStage();
   const adminToken = deps.adminToken ?? config.admin.token;
   const poolStats = new PoolStats({ now });
+  const accessLog = accessLoggerOf(logger);
   const inference = buildInferencePipeline(config, {
     logger,
     now,
@@ -146,7 +147,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
       metrics.requests.inc({ model: ctx.route.model, status: String(status), worker });
       metrics.requestDuration.observe({ model: ctx.route.model }, (now() - ctx.startedAt) / 1000);
       poolStats.record(ctx.upstream?.id, status, ctx.startedAt);
-      logger.info({ request_id: ctx.requestId, method: ctx.req.method, path: ctx.req.url, model: ctx.route.model, status, worker, ms: Math.round((now() - ctx.startedAt) * 100) / 100, retries: ctx.retries }, 'request');
+      accessLog.info({ request_id: ctx.requestId, method: ctx.req.method, path: ctx.req.url, model: ctx.route.model, status, worker, ms: Math.round((now() - ctx.startedAt) * 100) / 100, retries: ctx.retries }, 'request');
     },
   });
 

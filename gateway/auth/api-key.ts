@@ -15,8 +15,9 @@
  *   parseApiKey(key);              // → { id, secret }
  *   parseApiKey(key.slice(0, -1)); // → undefined
  *   digestsEqual(digest(secret), record.digest);
+ *   secretMatches(secret, digestBytes(record.digest)); // the per-request check: raw bytes, no hex
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const API_KEY_PREFIX = 'igk_';
 export const KEY_ID_LENGTH = 12;
@@ -67,7 +68,17 @@ const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
 
 export function crc32(text: string): number {
   let crc = 0xffffffff;
-  for (const byte of Buffer.from(text, 'utf8')) crc = CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0x7f) return crc32Bytes(Buffer.from(text, 'utf8')); // keys are ASCII: this is for anything else
+    crc = CRC_TABLE[(crc ^ code) & 0xff]! ^ (crc >>> 8);
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+function crc32Bytes(bytes: Buffer): number {
+  let crc = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) crc = CRC_TABLE[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
 
@@ -115,7 +126,13 @@ export function looksLikeApiKey(text: string): boolean {
 
 /** What the store keeps of a secret: its SHA-256, hex. */
 export function digest(secret: string): string {
-  return createHash('sha256').update(secret, 'utf8').digest('hex');
+  return hash('sha256', secret, 'hex');
+}
+
+/** A stored hex digest as its 32 raw bytes; undefined when it is not one. */
+export function digestBytes(hex: string): Buffer | undefined {
+  const bytes = Buffer.from(hex, 'hex');
+  return bytes.length === 32 && hex.length === 64 ? bytes : undefined;
 }
 
 /**
@@ -123,9 +140,18 @@ export function digest(secret: string): string {
  * anything else compares unequal (timingSafeEqual needs equal lengths, and the length is public).
  */
 export function digestsEqual(a: string, b: string): boolean {
-  const left = Buffer.from(a, 'hex');
-  const right = Buffer.from(b, 'hex');
-  return left.length === 32 && right.length === 32 && timingSafeEqual(left, right);
+  const left = digestBytes(a);
+  const right = digestBytes(b);
+  return left !== undefined && right !== undefined && timingSafeEqual(left, right);
+}
+
+/**
+ * Whether `secret` hashes to `expected` (raw SHA-256 bytes), in constant time. This is the check
+ * every authenticated request makes: the one-shot `crypto.hash` straight to bytes, compared as
+ * bytes, costs a fraction of createHash().update().digest('hex') plus two hex decodings.
+ */
+export function secretMatches(secret: string, expected: Buffer | undefined): boolean {
+  return expected !== undefined && expected.length === 32 && timingSafeEqual(hash('sha256', secret, 'buffer'), expected);
 }
 
 /** What lists and logs show of a key: enough to recognise it, nothing to use it. */

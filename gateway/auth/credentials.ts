@@ -26,8 +26,17 @@ export type Credential =
 export const CREDENTIAL_HEADERS = ['authorization', 'x-api-key'] as const;
 
 const BEARER = /^Bearer(?:[ \t]+(.*?))?[ \t]*$/i;
+const NONE: Credential = Object.freeze({ kind: 'none' });
 
 export function extractCredential(headers: IncomingHttpHeaders): Credential {
+  const authorization = headers.authorization;
+  // The usual request: one Authorization header and no X-API-Key, read without collecting a list.
+  if (typeof authorization === 'string' && headers['x-api-key'] === undefined) {
+    const match = BEARER.exec(authorization);
+    if (match === null) return NONE;
+    const token = (match[1] ?? '').trim();
+    return looksLikeApiKey(token) ? { kind: 'api-key', key: token } : { kind: 'bearer', token };
+  }
   const found: Array<{ kind: 'bearer' | 'api-key'; value: string }> = [];
   for (const value of headerValues(headers.authorization)) {
     const match = BEARER.exec(value);
@@ -40,7 +49,7 @@ export function extractCredential(headers: IncomingHttpHeaders): Credential {
     for (const part of value.split(',')) found.push({ kind: 'api-key', value: part.trim() });
   }
   const [first] = found;
-  if (first === undefined) return { kind: 'none' };
+  if (first === undefined) return NONE;
   if (found.some((c) => c.value !== first.value || c.kind !== first.kind)) return { kind: 'conflict' };
   return first.kind === 'bearer' ? { kind: 'bearer', token: first.value } : { kind: 'api-key', key: first.value };
 }

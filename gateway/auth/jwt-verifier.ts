@@ -25,7 +25,7 @@
  *   const result = verifier.verify(token);
  *   if (!result.ok) reply401(result.message); else use(result.principal);
  */
-import { createHash, createPublicKey, createSecretKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, createSecretKey, hash, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import jwt from 'jsonwebtoken';
 import type { Principal } from './principal.ts';
@@ -206,7 +206,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     verify(token) {
       if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) return fail('malformed');
       const nowMs = now();
-      const id = createHash('sha256').update(token).digest('base64');
+      const id = hash('sha256', token, 'base64');
       const hit = cache.get(id);
       if (hit !== undefined) {
         cache.delete(id);

@@ -12,6 +12,9 @@
  * call, so they are exact whatever the cache holds. Concurrent lookups of one id share one store
  * call. An entry invalidated while its lookup was in flight is not cached.
  *
+ * The hot path: a cached key is decided synchronously by `verifyCached` (no promise), with the
+ * record's digest kept as raw bytes and its principal built once per cache entry.
+ *
  * Failure: when the store throws (Redis down) and the id is not freshly cached, `verify` throws
  * that error — the caller answers 503 (fail closed). Cached keys keep working until their TTL.
  *
@@ -21,7 +24,7 @@
  *   if (!result.ok) reply401(result.message);   // result.reason for logs and metrics
  *   else use(result.principal);                 // { subject: 'key:<id>', kind: 'api-key', … }
  */
-import { digest, digestsEqual, parseApiKey } from './api-key.ts';
+import { digestBytes, parseApiKey, secretMatches, type ParsedApiKey } from './api-key.ts';
 import { keyStatus, type KeyRecord, type KeyStore } from './key-store.ts';
 import type { Principal } from './principal.ts';
 
@@ -55,6 +58,11 @@ export interface ApiKeyVerifierStats {
 export interface ApiKeyVerifier {
   /** Never throws for a bad key; throws the store's error when it cannot tell (fail closed). */
   verify(key: string): Promise<ApiKeyVerification>;
+  /**
+   * The same answer without a promise when no store lookup is needed (a malformed key, or its id
+   * freshly cached); undefined when only `verify` can tell.
+   */
+  verifyCached(key: string): ApiKeyVerification | undefined;
   stats(): ApiKeyVerifierStats;
   /** Stops listening to the store's invalidations (the store itself is the caller's to close). */
   close(): void;
@@ -72,6 +80,10 @@ const MESSAGES: Record<ApiKeyFailureReason, string> = {
 interface Entry {
   record: KeyRecord | undefined;
   until: number;
+  /** The record's digest as bytes, decoded once. */
+  digest: Buffer | undefined;
+  /** Built on first success, then shared by every request with this key. */
+  principal: Principal | undefined;
 }
 
 export function createApiKeyVerifier(store: KeyStore, options: ApiKeyVerifierOptions = {}): ApiKeyVerifier {
@@ -102,18 +114,21 @@ export function createApiKeyVerifier(store: KeyStore, options: ApiKeyVerifierOpt
 
   const remember = (id: string, record: KeyRecord | undefined, at: number): void => {
     cache.delete(id);
-    cache.set(id, { record, until: at + (record === undefined ? negativeTtlMs : cacheTtlMs) });
+    cache.set(id, entryOf(record, at + (record === undefined ? negativeTtlMs : cacheTtlMs)));
     if (cache.size > maxEntries) cache.delete(cache.keys().next().value!);
   };
 
-  const lookup = async (id: string, at: number): Promise<KeyRecord | undefined> => {
+  /** The fresh cache entry for `id`, moved to the most recently used end; undefined on a miss. */
+  const cached = (id: string, at: number): Entry | undefined => {
     const entry = cache.get(id);
-    if (entry !== undefined && entry.until > at) {
-      stats.cacheHits++;
-      cache.delete(id);
-      cache.set(id, entry);
-      return entry.record;
-    }
+    if (entry === undefined || entry.until <= at) return undefined;
+    stats.cacheHits++;
+    cache.delete(id);
+    cache.set(id, entry);
+    return entry;
+  };
+
+  const lookup = (id: string, at: number): Promise<Entry> => {
     let pending = inFlight.get(id);
     if (pending === undefined) {
       stats.storeLookups++;
@@ -126,30 +141,51 @@ export function createApiKeyVerifier(store: KeyStore, options: ApiKeyVerifierOpt
       });
       inFlight.set(id, pending);
     }
-    return pending;
+    // Concurrent callers share the store call; each judges against an entry of its own when the
+    // answer was not cached (invalidated while in flight).
+    return pending.then((record) => cache.get(id) ?? entryOf(record, at));
   };
 
   const fail = (reason: ApiKeyFailureReason): ApiKeyVerification => ({ ok: false, reason, message: MESSAGES[reason] });
 
+  const judge = (parsed: ParsedApiKey, entry: Entry): ApiKeyVerification => {
+    const record = entry.record;
+    if (record === undefined) return fail('unknown');
+    if (!secretMatches(parsed.secret, entry.digest)) return fail('mismatch');
+    const at = now();
+    const status = keyStatus(record, at);
+    if (status !== undefined) return fail(status);
+    if (touch) store.touch(record.id, at);
+    entry.principal ??= principalOf(record);
+    return { ok: true, principal: entry.principal, keyId: record.id };
+  };
+
+  const parse = (text: string): ParsedApiKey | undefined => {
+    const parsed = parseApiKey(text);
+    if (parsed === undefined) stats.malformed++;
+    return parsed;
+  };
+
   return {
+    verifyCached(text) {
+      const parsed = parse(text);
+      if (parsed === undefined) return fail('malformed');
+      const entry = cached(parsed.id, now());
+      return entry === undefined ? undefined : judge(parsed, entry);
+    },
     async verify(text) {
-      const parsed = parseApiKey(text);
-      if (parsed === undefined) {
-        stats.malformed++;
-        return fail('malformed');
-      }
+      const parsed = parse(text);
+      if (parsed === undefined) return fail('malformed');
       const at = now();
-      const record = await lookup(parsed.id, at);
-      if (record === undefined) return fail('unknown');
-      if (!digestsEqual(digest(parsed.secret), record.digest)) return fail('mismatch');
-      const status = keyStatus(record, now());
-      if (status !== undefined) return fail(status);
-      if (touch) store.touch(record.id, now());
-      return { ok: true, principal: principalOf(record), keyId: record.id };
+      return judge(parsed, cached(parsed.id, at) ?? await lookup(parsed.id, at));
     },
     stats: () => ({ ...stats }),
     close: unsubscribe,
   };
+}
+
+function entryOf(record: KeyRecord | undefined, until: number): Entry {
+  return { record, until, digest: record === undefined ? undefined : digestBytes(record.digest), principal: undefined };
 }
 
 /** The principal an API key stands for: its own rate and burst when set, else its named plan. */

@@ -7,10 +7,11 @@
  */
 import { InfergateError } from '../../shared/errors.ts';
 import { extractCredential, wwwAuthenticate, type BearerError } from '../auth/credentials.ts';
-import type { JwtVerifier } from '../auth/jwt-verifier.ts';
-import type { ApiKeyVerifier } from '../auth/key-verifier.ts';
+import type { JwtVerification, JwtVerifier } from '../auth/jwt-verifier.ts';
+import type { ApiKeyVerification, ApiKeyVerifier } from '../auth/key-verifier.ts';
 import { mayUseModel, type Principal } from '../auth/principal.ts';
 import type { GatewayConfig } from '../config/schema.ts';
+import type { RequestContext } from './context.ts';
 import type { Stage } from './pipeline.ts';
 
 export interface AuthDeps {
@@ -27,33 +28,34 @@ export function authenticateStage(options: GatewayConfig['auth'], deps: AuthDeps
   const anonymous: Principal | undefined = options.anonymous.enabled
     ? { subject: 'anonymous', kind: 'anonymous', models: options.anonymous.models.length > 0 ? options.anonymous.models : '*', plan: options.anonymous.plan }
     : undefined;
-  return async (ctx) => {
+  const accept = (ctx: RequestContext, result: ApiKeyVerification | JwtVerification): void => {
+    if (!result.ok) throw unauthenticated(result.message, 'invalid_token');
+    ctx.principal = result.principal;
+  };
+  const storeDown = (): never => {
+    throw new InfergateError('GW_ERR_KEY_STORE_UNAVAILABLE', 'API keys cannot be checked right now', { 'Retry-After': '1' });
+  };
+  // Synchronous unless an API key has to be looked up in the store: a cached key or a JWT (whose
+  // verifier caches too) costs no promise.
+  return (ctx) => {
     const credential = extractCredential(ctx.req.headers);
     switch (credential.kind) {
       case 'none':
         if (anonymous === undefined) throw unauthenticated('a credential is required: Authorization: Bearer <token or API key>, or X-API-Key');
         ctx.principal = anonymous;
-        return;
+        return undefined;
       case 'conflict':
         throw unauthenticated('the request carries two different credentials; send one', 'invalid_request');
       case 'api-key': {
-        if (!options.apiKeys.enabled || deps.apiKeys === undefined) throw unauthenticated('API keys are not accepted here', 'invalid_token');
-        let result;
-        try {
-          result = await deps.apiKeys.verify(credential.key);
-        } catch {
-          throw new InfergateError('GW_ERR_KEY_STORE_UNAVAILABLE', 'API keys cannot be checked right now', { 'Retry-After': '1' });
-        }
-        if (!result.ok) throw unauthenticated(result.message, 'invalid_token');
-        ctx.principal = result.principal;
-        return;
+        const apiKeys = deps.apiKeys;
+        if (!options.apiKeys.enabled || apiKeys === undefined) throw unauthenticated('API keys are not accepted here', 'invalid_token');
+        const known = apiKeys.verifyCached(credential.key);
+        if (known !== undefined) return accept(ctx, known);
+        return apiKeys.verify(credential.key).then((result) => accept(ctx, result), storeDown);
       }
-      case 'bearer': {
+      case 'bearer':
         if (deps.jwt === undefined) throw unauthenticated('bearer tokens are not accepted here', 'invalid_token');
-        const result = deps.jwt.verify(credential.token);
-        if (!result.ok) throw unauthenticated(result.message, 'invalid_token');
-        ctx.principal = result.principal;
-      }
+        return accept(ctx, deps.jwt.verify(credential.token));
     }
   };
 }

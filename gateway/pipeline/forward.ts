@@ -11,24 +11,35 @@
  * Deadline: the worker is told the remaining budget (X-Infergate-Timeout-Ms); if it has not
  * answered by then the upstream request is aborted and the client gets 504. A client that goes
  * away aborts the upstream request too.
+ *
+ * Cost: this is the gateway's hot path, so http-proxy is driven the cheapest way its API allows
+ * (docs/performance-gateway.md): one ProxyServer with its listeners registered once, each event
+ * finding its attempt on the proxy's own ClientRequest; a target parsed once per worker; the
+ * request path passed as is (`toProxy`, no `url.parse` per request); the buffered body handed over
+ * with one `end()` instead of a stream; the outgoing headers built once per request into a fresh
+ * object rather than `delete`d from the incoming one (a delete turns an object into a slow
+ * dictionary); one deadline timer per request; one object per attempt, with methods.
  */
-import type { ClientRequest, IncomingMessage } from 'node:http';
-import { PassThrough } from 'node:stream';
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { Stream } from 'node:stream';
 import httpProxy from 'http-proxy';
 import { InfergateError } from '../../shared/errors.ts';
 import { HEADER_QUEUE_DEPTH, HEADER_REQUEST_ID, HEADER_TIMEOUT_MS, HEADER_WORKER } from '../../shared/protocol/headers.ts';
 import { UpstreamFailure } from '../upstreams/breaker.ts';
+import type { Lease } from '../upstreams/lease.ts';
+import type { Waiter } from '../upstreams/pool.ts';
 import type { Upstream } from '../upstreams/upstream.ts';
 import type { RequestContext } from './context.ts';
 import type { RetryBudget } from './retry-budget.ts';
 import type { Selector } from './select-upstream.ts';
 
-/** Never forwarded to a worker: credentials and hop-by-hop headers (RFC 9110 §7.6.1). */
-const DROPPED_REQUEST_HEADERS = [
+/** Never forwarded to a worker: credentials and hop-by-hop headers (RFC 9110 §7.6.1), and the X-Forwarded-* the gateway sets itself from the real peer. */
+const DROPPED_REQUEST_HEADERS = new Set([
   'authorization', 'x-api-key', 'proxy-authorization', 'cookie',
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect',
-];
-const DROPPED_RESPONSE_HEADERS = ['connection', 'keep-alive', 'proxy-connection', 'trailer', 'upgrade', 'set-cookie', HEADER_QUEUE_DEPTH];
+  'x-forwarded-for', 'x-forwarded-proto',
+]);
+const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'trailer', 'upgrade', 'set-cookie', HEADER_QUEUE_DEPTH]);
 
 export interface ForwardDeps {
   select: Selector;
@@ -40,143 +51,217 @@ export interface ForwardDeps {
   onUpstreamResponse?(ctx: RequestContext, upstream: Upstream, status: number, latencyMs: number): void;
 }
 
-interface Attempt {
-  ctx: RequestContext;
-  upstream: Upstream;
-  onRequest(proxyReq: ClientRequest): void;
-  onResponse(proxyRes: IncomingMessage): void;
-}
-
+/** The attempt an http-proxy event belongs to, kept on the ClientRequest http-proxy made for it. */
+const ATTEMPT = Symbol('infergate.attempt');
+type TaggedRequest = ClientRequest & { [ATTEMPT]?: Attempt };
 type AttemptOptions = httpProxy.ServerOptions & { attempt: Attempt };
 
-/** How one attempt ended, when the client has not been answered by the worker. */
-class AttemptError extends Error {
-  constructor(readonly failure: UpstreamFailure | Error, readonly reachedWorker: boolean) {
-    super(failure.message);
+function attemptOf(proxyRes: IncomingMessage): Attempt | undefined {
+  return ((proxyRes as IncomingMessage & { req?: TaggedRequest }).req)?.[ATTEMPT];
+}
+
+/**
+ * The already buffered body as http-proxy's `buffer` option, which it only ever `pipe`s into the
+ * upstream request: one `end(body)`, where a Readable would add a stream, a flow of events and a tick.
+ */
+class BufferedBody {
+  readonly #body: Buffer;
+
+  constructor(body: Buffer) {
+    this.#body = body;
+  }
+
+  pipe<W extends NodeJS.WritableStream>(destination: W): W {
+    destination.end(this.#body);
+    return destination;
+  }
+}
+
+/** One send of the request to one worker: holds the lease until the response ends, fails or is aborted. */
+class Attempt implements Waiter {
+  readonly ctx: RequestContext;
+  readonly upstream: Upstream;
+  readonly promise: Promise<void>;
+  readonly #deps: ForwardDeps;
+  readonly #lease: Lease;
+  #resolve!: () => void;
+  #reject!: (err: Error) => void;
+  #proxyReq: ClientRequest | undefined = undefined;
+  #connectTimer: NodeJS.Timeout | undefined = undefined;
+  #connected = false;
+  #responded = false;
+  #settled = false;
+  #status = 0;
+
+  constructor(ctx: RequestContext, upstream: Upstream, deps: ForwardDeps) {
+    this.ctx = ctx;
+    this.upstream = upstream;
+    this.#deps = deps;
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.#lease = upstream.lease();
+    ctx.waitOn(this);
+  }
+
+  /** http-proxy's `proxyReq`, emitted from the request's own 'socket' event: the socket is here now. */
+  onRequest(proxyReq: ClientRequest): void {
+    this.#proxyReq = proxyReq;
+    (proxyReq as TaggedRequest)[ATTEMPT] = this;
+    if (this.#settled) {
+      proxyReq.destroy(); // the deadline or the client went first
+      return;
+    }
+    const socket = proxyReq.socket!;
+    if (!socket.connecting) {
+      this.#connected = true; // a reused keep-alive socket: the worker may see this request
+      return;
+    }
+    const timeoutMs = this.#deps.connectTimeoutMs;
+    this.#connectTimer = setTimeout(() => proxyReq.destroy(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(this.#connectTimer);
+      this.#connected = true;
+    });
+    socket.once('close', () => clearTimeout(this.#connectTimer));
+  }
+
+  /** http-proxy's `proxyRes`, before it copies the headers to the client's response. */
+  onResponse(proxyRes: IncomingMessage): void {
+    this.#responded = true;
+    this.#status = proxyRes.statusCode ?? 502;
+    const headers = proxyRes.headers;
+    const depth = Number(headers[HEADER_QUEUE_DEPTH]);
+    if (Number.isFinite(depth)) this.upstream.queueDepth = depth;
+    proxyRes.headers = responseHeaders(headers, this.upstream.id, this.ctx.requestId);
+    proxyRes.on('aborted', onProxyResBroken);
+    proxyRes.on('error', onProxyResBroken);
+  }
+
+  /** http-proxy's `end`: the whole response went through. */
+  onEnd(): void {
+    if (this.#settled) return;
+    const status = this.#status;
+    this.#deps.onUpstreamResponse?.(this.ctx, this.upstream, status, this.#deps.now() - this.ctx.startedAt);
+    if (status >= 500) this.#finish(new UpstreamFailure(`the worker answered ${status}`, 'status'));
+    else this.#finish(undefined);
+  }
+
+  /** The worker's response broke off after its headers went out. */
+  broken(): void {
+    if (this.#settled) return;
+    this.ctx.res.destroy();
+    this.#finish(new UpstreamFailure('the worker dropped the connection mid-response', 'reset'));
+  }
+
+  deadlinePassed(): void {
+    if (this.#settled) return;
+    this.#proxyReq?.destroy();
+    if (this.#responded) this.ctx.res.destroy(); // headers already went out: only a broken connection can tell the client
+    // A deadline the client shortened says nothing about the worker: counting it would let any
+    // client open a healthy worker's breaker with X-Infergate-Timeout-Ms: 1.
+    this.#finish(new UpstreamFailure('the deadline passed before the worker answered', 'timeout', !this.ctx.deadlineFromClient));
+  }
+
+  /** http-proxy's error callback for this attempt (its request, or the client's request, failed). */
+  proxyError(err: Error): void {
+    if (this.#settled) return;
+    if (this.#responded) {
+      this.ctx.res.destroy();
+      this.#finish(new UpstreamFailure(`the worker dropped the connection mid-response: ${err.message}`, 'reset'));
+    } else {
+      this.#finish(new UpstreamFailure(err.message, this.#connected ? 'reset' : 'connect'));
+    }
+  }
+
+  clientGone(): void {
+    if (this.#settled) return;
+    this.#proxyReq?.destroy();
+    this.#finish(new UpstreamFailure('the client went away', 'aborted', false));
+  }
+
+  #finish(failure: UpstreamFailure | undefined): void {
+    this.#settled = true;
+    if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer);
+    this.ctx.waitOn(undefined);
+    this.#lease.release(failure === undefined ? this.#deps.now() : undefined);
+    if (failure === undefined) this.#resolve();
+    else this.#reject(failure);
+  }
+}
+
+function onProxyResBroken(this: IncomingMessage): void {
+  attemptOf(this)?.broken();
+}
+
+/**
+ * http-proxy's error callback, shared by every request: the attempt under way on the client's
+ * request, if it goes to the target that failed. A retry always goes to another worker, so an
+ * error of an earlier attempt can never be taken for the current one's.
+ */
+function onProxyError(err: Error, req: IncomingMessage, _res: unknown, target: unknown): void {
+  const attempt = (req as IncomingMessage & { [ATTEMPT]?: Attempt })[ATTEMPT];
+  if (attempt !== undefined && attempt.upstream.proxyTarget === target) attempt.proxyError(err);
+}
+
+/** Per request: what goes to the worker, the same for every attempt. */
+class Forwarding {
+  readonly body: BufferedBody;
+  readonly headers: OutgoingHttpHeaders;
+
+  constructor(ctx: RequestContext) {
+    this.body = new BufferedBody(ctx.body);
+    this.headers = requestHeaders(ctx);
   }
 }
 
 export function createForwarder(deps: ForwardDeps): { forward(ctx: RequestContext): Promise<void>; close(): void } {
-  const proxy = httpProxy.createProxyServer({ ws: false, xfwd: false, changeOrigin: false });
-  const current = new WeakMap<IncomingMessage, Attempt>();
+  // toProxy: the request path goes out as the client sent it (the inference routes matched it
+  // already), instead of through url.parse on every request.
+  const proxy = httpProxy.createProxyServer({ toProxy: true, prependPath: false });
   proxy.on('error', () => undefined); // every call passes its own error callback; this guards a stray emit
   proxy.on('proxyReq', (proxyReq: ClientRequest, _req: IncomingMessage, _res: unknown, options: httpProxy.ServerOptions) => {
     (options as AttemptOptions).attempt.onRequest(proxyReq);
   });
-  proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage) => current.get(req)?.onResponse(proxyRes));
+  proxy.on('proxyRes', (proxyRes: IncomingMessage) => attemptOf(proxyRes)?.onResponse(proxyRes));
+  proxy.on('end', (_req: IncomingMessage, _res: unknown, proxyRes: IncomingMessage) => attemptOf(proxyRes)?.onEnd());
 
-  function send(ctx: RequestContext, upstream: Upstream): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const lease = upstream.lease();
-      let proxyReq: ClientRequest | undefined;
-      let connected = false;
-      let responded = false;
-      let settled = false;
-      const finish = (error?: Error): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        ctx.clientGone.removeEventListener('abort', onClientGone);
-        lease.release(error === undefined ? deps.now() : undefined);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      const timer = setTimeout(() => {
-        proxyReq?.destroy();
-        if (responded) ctx.res.destroy(); // headers already went out: only a broken connection can tell the client
-        // A deadline the client shortened says nothing about the worker: counting it would let any
-        // client open a healthy worker's breaker with X-Infergate-Timeout-Ms: 1.
-        finish(new AttemptError(new UpstreamFailure('the deadline passed before the worker answered', 'timeout', !ctx.deadlineFromClient), true));
-      }, Math.max(0, ctx.deadline - deps.now()));
-      const onClientGone = (): void => {
-        proxyReq?.destroy();
-        finish(new AttemptError(new UpstreamFailure('the client went away', 'aborted', false), connected));
-      };
-      ctx.clientGone.addEventListener('abort', onClientGone, { once: true });
-
-      const attempt: Attempt = {
-        ctx,
-        upstream,
-        onRequest(req) {
-          // Called from the request's own 'socket' event (that is when http-proxy emits proxyReq),
-          // so the socket is here now: a listener for that event would never fire.
-          proxyReq = req;
-          const socket = req.socket!;
-          if (!socket.connecting) {
-            connected = true; // a reused keep-alive socket: the worker may see this request
-            return;
-          }
-          const connectTimer = setTimeout(() => req.destroy(new Error(`no connection within ${deps.connectTimeoutMs} ms`)), deps.connectTimeoutMs);
-          socket.once('connect', () => {
-            clearTimeout(connectTimer);
-            connected = true;
-          });
-          socket.once('close', () => clearTimeout(connectTimer));
-        },
-        onResponse(res) {
-          responded = true;
-          const status = res.statusCode ?? 502;
-          const depth = Number(res.headers[HEADER_QUEUE_DEPTH]);
-          if (Number.isFinite(depth)) upstream.queueDepth = depth;
-          for (const name of connectionTokens(res.headers.connection)) delete res.headers[name];
-          for (const name of DROPPED_RESPONSE_HEADERS) delete res.headers[name];
-          res.headers[HEADER_WORKER] = upstream.id;
-          res.headers[HEADER_REQUEST_ID] = ctx.requestId;
-          const broken = (): void => {
-            ctx.res.destroy();
-            finish(new AttemptError(new UpstreamFailure('the worker dropped the connection mid-response', 'reset'), true));
-          };
-          res.once('aborted', broken);
-          res.once('error', broken);
-          res.once('end', () => {
-            deps.onUpstreamResponse?.(ctx, upstream, status, deps.now() - ctx.startedAt);
-            if (status >= 500) finish(new AttemptError(new UpstreamFailure(`the worker answered ${status}`, 'status'), true));
-            else finish();
-          });
-        },
-      };
-      current.set(ctx.req, attempt);
-      const options: AttemptOptions = {
-        target: upstream.url.origin,
-        agent: upstream.agent,
-        buffer: bodyStream(ctx.body),
-        headers: {
-          'content-length': String(ctx.body.length),
-          [HEADER_REQUEST_ID]: ctx.requestId,
-          'x-forwarded-for': ctx.req.socket.remoteAddress ?? '',
-          'x-forwarded-proto': 'encrypted' in ctx.req.socket ? 'https' : 'http',
-          [HEADER_TIMEOUT_MS]: String(Math.max(1, Math.floor(ctx.deadline - deps.now()))),
-        },
-        attempt,
-      };
-      proxy.web(ctx.req, ctx.res, options, (err: Error) => {
-        if (responded) {
-          ctx.res.destroy();
-          finish(new AttemptError(new UpstreamFailure(`the worker dropped the connection mid-response: ${err.message}`, 'reset'), true));
-        } else {
-          finish(new AttemptError(new UpstreamFailure(err.message, connected ? 'reset' : 'connect'), connected));
-        }
-      });
-    });
+  function send(ctx: RequestContext, upstream: Upstream, forwarding: Forwarding): Promise<void> {
+    const attempt = new Attempt(ctx, upstream, deps);
+    (ctx.req as IncomingMessage & { [ATTEMPT]?: Attempt })[ATTEMPT] = attempt;
+    if (ctx.expired) {
+      attempt.deadlinePassed();
+      return attempt.promise;
+    }
+    forwarding.headers[HEADER_TIMEOUT_MS] = String(Math.max(1, Math.floor(ctx.deadline - deps.now())));
+    const options: AttemptOptions = {
+      target: upstream.proxyTarget,
+      agent: upstream.agent,
+      buffer: forwarding.body as unknown as Stream, // only ever piped: see BufferedBody
+      attempt,
+    };
+    proxy.web(ctx.req, ctx.res, options, onProxyError);
+    return attempt.promise;
   }
 
   async function forward(ctx: RequestContext): Promise<void> {
     deps.budget.recordRequest(deps.now());
-    stripRequestHeaders(ctx.req);
+    const forwarding = new Forwarding(ctx);
+    // http-proxy copies the incoming request's headers for each attempt: give it the ones to send.
+    ctx.req.headers = forwarding.headers as IncomingHttpHeaders;
     for (;;) {
-      const upstream = await deps.select(ctx);
+      const selected = deps.select(ctx);
+      const upstream = selected instanceof Promise ? await selected : selected;
       ctx.upstream = upstream;
-      ctx.tried.add(upstream.id);
       try {
-        await upstream.breaker.fire(() => send(ctx, upstream).catch((err: unknown) => {
-          throw err instanceof AttemptError ? err.failure : err;
-        }));
+        await upstream.breaker.fire(() => send(ctx, upstream, forwarding));
         return;
       } catch (err) {
-        if (ctx.res.headersSent || ctx.clientGone.aborted) return; // the worker's own answer went out, or nobody is listening
+        if (ctx.res.headersSent || ctx.clientGone) return; // the worker's own answer went out, or nobody is listening
         const neverReached = isBreakerRejection(err) || (err instanceof UpstreamFailure && err.reason === 'connect');
         if (neverReached && ctx.retries < 1 && ctx.deadline > deps.now() && deps.budget.tryRetry(deps.now())) {
-          ctx.retries++;
+          ctx.retryElsewhere();
           deps.onRetry?.(ctx, isBreakerRejection(err) ? 'breaker_open' : 'connect');
           continue;
         }
@@ -188,36 +273,54 @@ export function createForwarder(deps: ForwardDeps): { forward(ctx: RequestContex
   return { forward, close: () => proxy.close() };
 }
 
-/**
- * The buffered body as a stream for http-proxy to pipe. A PassThrough already ended with the data
- * hands it over in one write; Readable.from goes through an async iterator, a promise per chunk.
- */
-function bodyStream(body: Buffer): PassThrough {
-  const stream = new PassThrough();
-  stream.end(body);
-  return stream;
-}
-
 function isBreakerRejection(err: unknown): boolean {
   return (err as { code?: string } | null)?.code === 'EOPENBREAKER';
 }
 
 /**
- * Removes credentials and hop-by-hop headers from the incoming request's own header object, which
- * http-proxy copies for every attempt. Done here rather than in its `proxyReq` event, which
- * http-proxy skips for requests carrying `Expect` (web-incoming.js), so no request can bypass it.
+ * What goes to the worker: the client's headers minus credentials and hop-by-hop ones (RFC 9110
+ * §7.6.1, including those its Connection header names), plus the gateway's own. The timeout header
+ * is filled in per attempt.
  */
-function stripRequestHeaders(req: IncomingMessage): void {
-  const headers = req.headers;
-  for (const name of connectionTokens(headers.connection)) delete headers[name];
-  for (const name of DROPPED_REQUEST_HEADERS) delete headers[name];
-  delete headers['x-forwarded-for']; // replaced with the real peer, never trusted from the client
-  delete headers['x-forwarded-proto'];
+function requestHeaders(ctx: RequestContext): OutgoingHttpHeaders {
+  const incoming = ctx.req.headers;
+  const named = connectionTokens(incoming.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const name in incoming) {
+    if (!DROPPED_REQUEST_HEADERS.has(name) && !named.includes(name)) out[name] = incoming[name];
+  }
+  out['content-length'] = String(ctx.body.length);
+  out[HEADER_REQUEST_ID] = ctx.requestId;
+  const socket = ctx.req.socket;
+  out['x-forwarded-for'] = socket.remoteAddress ?? '';
+  out['x-forwarded-proto'] = 'encrypted' in socket ? 'https' : 'http';
+  out[HEADER_TIMEOUT_MS] = '';
+  return out;
 }
 
-function connectionTokens(value: string | string[] | undefined): string[] {
+/** The worker's response headers minus hop-by-hop ones and its queue depth, plus which worker and request it was. */
+function responseHeaders(incoming: IncomingHttpHeaders, workerId: string, requestId: string): IncomingHttpHeaders {
+  const named = connectionTokens(incoming.connection);
+  const out: IncomingHttpHeaders = {};
+  for (const name in incoming) {
+    if (!DROPPED_RESPONSE_HEADERS.has(name) && !named.includes(name)) out[name] = incoming[name];
+  }
+  out[HEADER_WORKER] = workerId;
+  out[HEADER_REQUEST_ID] = requestId;
+  return out;
+}
+
+const NO_TOKENS: readonly string[] = [];
+const KEEP_ALIVE: readonly string[] = ['keep-alive'];
+const CLOSE: readonly string[] = ['close'];
+
+/** The header names a Connection header lists (lower case); the two usual values without splitting. */
+export function connectionTokens(value: string | string[] | undefined): readonly string[] {
+  if (value === undefined) return NO_TOKENS;
+  if (value === 'keep-alive') return KEEP_ALIVE;
+  if (value === 'close') return CLOSE;
   if (Array.isArray(value)) value = value.join(',');
-  return value === undefined ? [] : value.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t.length > 0);
+  return value.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t.length > 0);
 }
 
 function toClientError(err: unknown, neverReached: boolean): InfergateError {

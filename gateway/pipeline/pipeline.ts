@@ -16,9 +16,13 @@ import { sendError } from '../../shared/http/respond.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { HEADER_REQUEST_ID, HEADER_TIMEOUT_MS, parseTimeoutHeader } from '../../shared/protocol/headers.ts';
 import type { GatewayConfig } from '../config/schema.ts';
-import type { RequestContext, InferenceRoute } from './context.ts';
+import { RequestContext, type InferenceRoute } from './context.ts';
 import { requestIdOf } from './request-id.ts';
 
+/**
+ * A stage returns nothing when it is done at once, or a promise when it has to wait: the pipeline
+ * goes straight on after a synchronous stage (no `await`, no microtask).
+ */
 export type Stage = (ctx: RequestContext) => void | Promise<void>;
 
 /** Deadline: the configured default, lowered (never raised) by the client's X-Infergate-Timeout-Ms. */
@@ -26,8 +30,10 @@ export function deadlineStage(options: { requestMs: number }, deps: { now: () =>
   if (!(options.requestMs > 0)) throw new Error('deadline stage: requestMs must be positive');
   return (ctx) => {
     const asked = parseTimeoutHeader(ctx.req.headers[HEADER_TIMEOUT_MS]);
+    const ms = Math.min(options.requestMs, asked ?? Infinity);
     ctx.deadlineFromClient = asked !== undefined && asked < options.requestMs;
-    ctx.deadline = ctx.startedAt + Math.min(options.requestMs, asked ?? Infinity);
+    ctx.deadline = ctx.startedAt + ms;
+    ctx.armDeadline(ms);
   };
 }
 
@@ -35,9 +41,12 @@ export function deadlineStage(options: { requestMs: number }, deps: { now: () =>
 export function readBodyStage(options: { bodyBytes: number }): Stage {
   if (!(options.bodyBytes > 0)) throw new Error('read-body stage: bodyBytes must be positive');
   const accept = ['application/json', 'application/octet-stream'];
-  return async (ctx) => {
-    if (ctx.req.method === 'GET' || ctx.req.method === 'HEAD') return;
-    ctx.body = await readBody(ctx.req, { limitBytes: options.bodyBytes, accept, inflate: false });
+  const bodyOptions = { limitBytes: options.bodyBytes, accept, inflate: false };
+  return (ctx) => {
+    if (ctx.req.method === 'GET' || ctx.req.method === 'HEAD') return undefined;
+    return readBody(ctx.req, bodyOptions).then((body) => {
+      ctx.body = body;
+    });
   };
 }
 
@@ -64,45 +73,55 @@ export function buildInferencePipeline(config: GatewayConfig, deps: PipelineDeps
     deps.forward,
   ];
   const { logger } = deps;
+  const stopped = (ctx: RequestContext): boolean => ctx.res.writableEnded || ctx.clientGone;
 
-  async function run(ctx: RequestContext): Promise<void> {
-    for (const stage of stages) {
-      await stage(ctx);
-      if (ctx.res.writableEnded || ctx.clientGone.aborted) return;
+  /** Runs the stages from `first` on; a promise only once a stage had to wait. */
+  function runFrom(ctx: RequestContext, first: number): Promise<void> | undefined {
+    for (let i = first; i < stages.length; i++) {
+      const pending = stages[i]!(ctx);
+      if (pending !== undefined) return pending.then(() => (stopped(ctx) ? undefined : runFrom(ctx, i + 1)));
+      if (stopped(ctx)) return undefined;
     }
+    return undefined;
+  }
+
+  function fail(ctx: RequestContext, err: unknown): void {
+    const error = toInfergateError(err);
+    const fields = { request_id: ctx.requestId, model: ctx.route.model, status: error.status, code: error.code, worker: ctx.upstream?.id, subject: ctx.principal?.subject };
+    if (error.status >= 500) logger.error({ ...fields, err: err instanceof InfergateError ? undefined : err }, error.message);
+    else logger.info(fields, error.message);
+    const { req, res } = ctx;
+    if (res.headersSent || res.destroyed) return;
+    if (!req.complete) res.setHeader('connection', 'close'); // an unread body must not become the next request
+    sendError(res, error, ctx.requestId);
+  }
+
+  // One listener for every request (the context rides on the response): 'close' comes after
+  // 'finish' for a complete response, and alone when the client went away first.
+  function onResponseClose(this: ServerResponse): void {
+    const ctx = (this as ContextCarrier)[CONTEXT]!;
+    ctx.disarmDeadline();
+    if (this.writableFinished) deps.onDone?.(ctx, this.statusCode);
+    else ctx.markClientGone();
   }
 
   return (req, res, route) => {
     const requestId = requestIdOf(req);
     res.setHeader(HEADER_REQUEST_ID, requestId);
-    const aborter = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) aborter.abort();
-    });
     const now = deps.now();
-    const ctx: RequestContext = {
-      req, res, route, requestId,
-      startedAt: now,
-      deadline: now + config.timeouts.requestMs,
-      deadlineFromClient: false,
-      clientGone: aborter.signal,
-      body: EMPTY,
-      principal: undefined,
-      tried: new Set(),
-      upstream: undefined,
-      retries: 0,
-    };
-    res.once('finish', () => deps.onDone?.(ctx, res.statusCode));
-    run(ctx).catch((err: unknown) => {
-      const error = toInfergateError(err);
-      const fields = { request_id: requestId, model: route.model, status: error.status, code: error.code, worker: ctx.upstream?.id, subject: ctx.principal?.subject };
-      if (error.status >= 500) logger.error({ ...fields, err: err instanceof InfergateError ? undefined : err }, error.message);
-      else logger.info(fields, error.message);
-      if (res.headersSent || res.destroyed) return;
-      if (!req.complete) res.setHeader('connection', 'close'); // an unread body must not become the next request
-      sendError(res, error, requestId);
-    });
+    const ctx = new RequestContext(req, res, route, requestId, now, now + config.timeouts.requestMs);
+    (res as ContextCarrier)[CONTEXT] = ctx;
+    res.on('close', onResponseClose);
+    let pending: Promise<void> | undefined;
+    try {
+      pending = runFrom(ctx, 0);
+    } catch (err) {
+      fail(ctx, err);
+      return;
+    }
+    pending?.then(undefined, (err: unknown) => fail(ctx, err));
   };
 }
 
-const EMPTY = Buffer.alloc(0);
+const CONTEXT = Symbol('infergate.requestContext');
+type ContextCarrier = ServerResponse & { [CONTEXT]?: RequestContext };

@@ -11,8 +11,9 @@ import type { Logger } from '../../shared/logger.ts';
 import type { Principal, RatePlan } from '../auth/principal.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import { requestCost } from '../throttle/cost.ts';
-import { rateLimitHeaders } from '../throttle/headers.ts';
-import { bucketKey, neverAdmissible, StoreUnavailableError, type RateLimiter } from '../throttle/limiter.ts';
+import { rateLimitHeaders, setRateLimitHeaders } from '../throttle/headers.ts';
+import { bucketKey, neverAdmissible, StoreUnavailableError, type Decision, type RateLimiter } from '../throttle/limiter.ts';
+import type { RequestContext } from './context.ts';
 import type { Stage } from './pipeline.ts';
 
 /**
@@ -48,27 +49,30 @@ export function throttleStage(options: GatewayConfig['throttle'], deps: { limite
     }
     return named ?? (options.defaultPlan === undefined ? undefined : options.plans[options.defaultPlan]);
   };
-  return async (ctx) => {
-    const principal = ctx.principal;
-    if (principal === undefined) return;
-    const plan = planOf(principal);
-    if (plan === undefined) return;
-    const cost = requestCost(options.cost, ctx.route.protocol, costingBody(options.cost, ctx.body, ctx.req.headers['content-encoding'], bodyLimit), ctx.req.headers);
-    let decision;
-    try {
-      decision = await deps.limiter.take(bucketKey(principal.subject, options.perModel ? ctx.route.model : undefined), cost, plan);
-    } catch (err) {
-      if (err instanceof StoreUnavailableError) throw new InfergateError('GW_ERR_RATE_LIMIT_UNAVAILABLE', 'the rate limit cannot be checked right now', { 'Retry-After': '1' });
-      throw err;
-    }
-    const headers = rateLimitHeaders(decision);
+  const storeDown = (err: unknown): never => {
+    if (err instanceof StoreUnavailableError) throw new InfergateError('GW_ERR_RATE_LIMIT_UNAVAILABLE', 'the rate limit cannot be checked right now', { 'Retry-After': '1' });
+    throw err;
+  };
+  const apply = (ctx: RequestContext, decision: Decision, cost: number, plan: RatePlan): void => {
     if (decision.allowed) {
-      for (const [name, value] of Object.entries(headers)) ctx.res.setHeader(name, value);
+      setRateLimitHeaders(ctx.res, decision);
       return;
     }
     const message = neverAdmissible(decision)
       ? `this request costs ${cost}, more than the rate plan's burst of ${plan.burst}: it can never be admitted`
       : 'rate limit exceeded';
-    throw new InfergateError('GW_ERR_RATE_LIMITED', message, headers);
+    throw new InfergateError('GW_ERR_RATE_LIMITED', message, rateLimitHeaders(decision));
+  };
+  const { limiter } = deps;
+  // Synchronous when there is nothing to take (no plan) or the limiter never waits (in memory).
+  return (ctx) => {
+    const principal = ctx.principal;
+    if (principal === undefined) return undefined;
+    const plan = planOf(principal);
+    if (plan === undefined) return undefined;
+    const cost = requestCost(options.cost, ctx.route.protocol, costingBody(options.cost, ctx.body, ctx.req.headers['content-encoding'], bodyLimit), ctx.req.headers);
+    const key = bucketKey(principal.subject, options.perModel ? ctx.route.model : undefined);
+    if (limiter.takeSync !== undefined) return apply(ctx, limiter.takeSync(key, cost, plan), cost, plan);
+    return limiter.take(key, cost, plan).then((decision) => apply(ctx, decision, cost, plan), storeDown);
   };
 }

@@ -11,7 +11,7 @@ import { HEADER_REQUEST_ID } from '../../shared/protocol/headers.ts';
 import type { AdminTokenCheck } from '../admin/admin-auth.ts';
 import { extractCredential, wwwAuthenticate } from '../auth/credentials.ts';
 import type { Principal } from '../auth/principal.ts';
-import type { RequestContext } from '../pipeline/context.ts';
+import { RequestContext } from '../pipeline/context.ts';
 import type { Stage } from '../pipeline/pipeline.ts';
 
 export interface CallerAuthDeps {
@@ -31,9 +31,6 @@ export interface CallerAuth {
   /** Lets only the admin token through: 401 without a credential or with a bad one, 403 with an ordinary one. */
   requireAdmin(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
-
-const NEVER_ABORTED = new AbortController().signal;
-const NO_BODY = Buffer.alloc(0);
 
 export function callerAuth(deps: CallerAuthDeps): CallerAuth {
   async function authenticated(req: IncomingMessage, res: ServerResponse, model: string): Promise<RequestContext> {
@@ -65,18 +62,6 @@ export function callerAuth(deps: CallerAuthDeps): CallerAuth {
 
 /** A pipeline context for a route answered by the gateway itself: nothing is forwarded from it. */
 function routeContext(req: IncomingMessage, res: ServerResponse, model: string): RequestContext {
-  return {
-    req, res,
-    route: { protocol: 'v2', model, version: undefined },
-    requestId: String(res.getHeader(HEADER_REQUEST_ID) ?? ''),
-    startedAt: 0,
-    deadline: Infinity,
-    deadlineFromClient: false,
-    clientGone: NEVER_ABORTED,
-    body: NO_BODY,
-    principal: undefined,
-    tried: new Set(),
-    upstream: undefined,
-    retries: 0,
-  };
+  const requestId = String(res.getHeader(HEADER_REQUEST_ID) ?? '');
+  return new RequestContext(req, res, { protocol: 'v2', model, version: undefined }, requestId, 0, Infinity);
 }

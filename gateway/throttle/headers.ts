@@ -12,6 +12,7 @@
  *   rateLimitHeaders({ allowed: false, limit: 20, remaining: 0, resetMs: 3900, retryAfterMs: 150 })
  *   // { 'RateLimit-Limit': '20', 'RateLimit-Remaining': '0', 'RateLimit-Reset': '4', 'Retry-After': '1' }
  */
+import type { ServerResponse } from 'node:http';
 import type { Decision } from './limiter.ts';
 
 export function rateLimitHeaders(decision: Decision): Record<string, string> {
@@ -22,6 +23,13 @@ export function rateLimitHeaders(decision: Decision): Record<string, string> {
   };
   if (!decision.allowed && Number.isFinite(decision.retryAfterMs)) headers['Retry-After'] = String(Math.max(1, seconds(decision.retryAfterMs)));
   return headers;
+}
+
+/** The headers of an admitted request, set straight on the response (no intermediate object). */
+export function setRateLimitHeaders(res: Pick<ServerResponse, 'setHeader'>, decision: Decision): void {
+  res.setHeader('RateLimit-Limit', String(decision.limit));
+  res.setHeader('RateLimit-Remaining', String(decision.remaining));
+  res.setHeader('RateLimit-Reset', String(seconds(decision.resetMs)));
 }
 
 function seconds(ms: number): number {

@@ -37,6 +37,8 @@ export interface RateLimiter {
    * and `TypeError` for an invalid cost or plan (a caller bug, never a store failure).
    */
   take(key: string, cost: number, plan: RatePlan): Promise<Decision>;
+  /** `take` without the promise, offered by limiters that never wait (the in-memory one). */
+  takeSync?(key: string, cost: number, plan: RatePlan): Decision;
 }
 
 /**

@@ -55,14 +55,16 @@ export function createBreaker(options: GatewayConfig['breaker'], onTransition: (
       const s = state();
       return s === 'closed' || (s === 'half-open' && !trialUnderWay);
     },
-    async fire<T>(attempt: () => Promise<T>): Promise<T> {
-      const trial = breaker.halfOpen;
-      if (trial) trialUnderWay = true;
-      try {
-        return (await breaker.fire(attempt)) as T;
-      } finally {
-        if (trial) trialUnderWay = false;
-      }
+    fire<T>(attempt: () => Promise<T>): Promise<T> {
+      // Closed (the steady state): opossum's own promise, nothing wrapped around it.
+      if (!breaker.halfOpen) return breaker.fire(attempt) as Promise<T>;
+      trialUnderWay = true;
+      const trial = breaker.fire(attempt) as Promise<T>;
+      const settled = (): void => {
+        trialUnderWay = false;
+      };
+      trial.then(settled, settled);
+      return trial;
     },
     shutdown() {
       breaker.shutdown();

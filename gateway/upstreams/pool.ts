@@ -18,6 +18,21 @@ export interface PoolEvents {
 
 export type ModelKnowledge = 'unknown-model' | 'unknown-version' | 'known';
 
+/** Something a request waits on, told when the client goes away or the request's deadline passes. */
+export interface Waiter {
+  clientGone(): void;
+  deadlinePassed(): void;
+}
+
+/**
+ * What waiting for a slot needs to know about the client: whether it has gone, and one slot to
+ * hear when it goes (the request context; cheaper than an AbortSignal per request).
+ */
+export interface ClientPresence {
+  readonly clientGone: boolean;
+  waitOn(waiter: Waiter | undefined): void;
+}
+
 interface Timers {
   check: NodeJS.Timeout;
   index: NodeJS.Timeout;
@@ -110,37 +125,37 @@ export class Pool {
   }
 
   /** Workers that may take a request for the model now. */
-  candidates(model: string, version: string | undefined, exclude: ReadonlySet<string>): Upstream[] {
+  candidates(model: string, version: string | undefined, exclude?: ReadonlySet<string>): Upstream[] {
     const cap = this.#config.limits.maxInFlightPerWorker;
     const out: Upstream[] = [];
     for (const u of this.#byUrl.values()) {
-      if (u.ready && !u.draining && u.inFlight < cap && !exclude.has(u.id) && u.serves(model, version) && u.breaker.admits) out.push(u);
+      if (u.ready && !u.draining && u.inFlight < cap && exclude?.has(u.id) !== true && u.serves(model, version) && u.breaker.admits) out.push(u);
     }
     return out;
   }
 
   /** Workers that serve the model and are up, ignoring the in-flight cap: is waiting worth it? */
-  hasCapacityLater(model: string, version: string | undefined, exclude: ReadonlySet<string>): boolean {
+  hasCapacityLater(model: string, version: string | undefined, exclude?: ReadonlySet<string>): boolean {
     for (const u of this.#byUrl.values()) {
-      if (u.ready && !u.draining && !exclude.has(u.id) && u.serves(model, version) && u.breaker.state !== 'open') return true;
+      if (u.ready && !u.draining && exclude?.has(u.id) !== true && u.serves(model, version) && u.breaker.state !== 'open') return true;
     }
     return false;
   }
 
-  /** Resolves true when a lease is released or a breaker closes, false after `waitMs`. */
-  waitForCapacity(waitMs: number, signal: AbortSignal): Promise<boolean> {
-    if (waitMs <= 0 || signal.aborted) return Promise.resolve(false);
+  /** Resolves true when a lease is released or a breaker closes, false after `waitMs` or when the client goes. */
+  waitForCapacity(waitMs: number, client: ClientPresence): Promise<boolean> {
+    if (waitMs <= 0 || client.clientGone) return Promise.resolve(false);
     return new Promise((resolve) => {
       const done = (value: boolean): void => {
         clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
+        client.waitOn(undefined);
         this.#capacityWaiters.delete(wake);
         resolve(value);
       };
       const wake = (): void => done(true);
-      const onAbort = (): void => done(false);
       const timer = setTimeout(() => done(false), waitMs);
-      signal.addEventListener('abort', onAbort, { once: true });
+      // The wait ends by `waitMs`, which the caller bounds by the deadline: the timer says so.
+      client.waitOn({ clientGone: () => done(false), deadlinePassed: () => undefined });
       this.#capacityWaiters.add(wake);
     });
   }

@@ -37,9 +37,27 @@ export function normaliseUrl(url: string): string {
   return new URL(url).origin;
 }
 
+/**
+ * A worker's address as http-proxy wants its `target`: parsed once here, because a string target
+ * is `url.parse`d again on every request. The fields `url.parse` would give (hostname without
+ * IPv6 brackets; port '' for the protocol's default, which http-proxy fills in).
+ */
+export interface ProxyTarget {
+  readonly protocol: string;
+  readonly host: string;
+  readonly hostname: string;
+  readonly port: string;
+}
+
+export function proxyTargetOf(url: URL): ProxyTarget {
+  return Object.freeze({ protocol: url.protocol, host: url.host, hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port });
+}
+
 export class Upstream implements Candidate {
   readonly id: string;
   readonly url: URL;
+  /** `url` pre-parsed for http-proxy. */
+  readonly proxyTarget: ProxyTarget;
   readonly source: UpstreamSource;
   readonly agent: HttpAgent;
   readonly breaker: Breaker;
@@ -62,6 +80,7 @@ export class Upstream implements Candidate {
   constructor(options: UpstreamOptions) {
     this.url = new URL(normaliseUrl(options.url));
     this.id = upstreamId(this.url.origin);
+    this.proxyTarget = proxyTargetOf(this.url);
     this.source = options.source;
     this.weight = options.weight;
     this.#now = options.now;

@@ -31,46 +31,100 @@ export async function readBody(req: IncomingMessage, options: BodyOptions): Prom
   if (declared > options.limitBytes) throw tooLarge(options.limitBytes);
 
   const source: NodeJS.ReadableStream = decoder === undefined ? req : req.pipe(decoder);
-  // Plain listeners rather than `for await`: this runs for every request, and the async iterator
-  // costs a promise per chunk.
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const cleanup = (): void => {
-      source.removeListener('data', onData);
-      source.removeListener('end', onEnd);
-      source.removeListener('error', onError);
-      req.removeListener('close', onClose);
-      if (decoder !== undefined) req.removeListener('error', onError);
-    };
-    const fail = (err: Error): void => {
-      cleanup();
-      decoder?.destroy();
-      reject(err);
-    };
-    const onData = (chunk: Buffer): void => {
-      total += chunk.length;
-      if (total > options.limitBytes) fail(tooLarge(options.limitBytes));
-      else chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
-    };
-    const onError = (): void => {
-      fail(decoder !== undefined && req.complete
-        ? new InfergateError('ERR_BAD_REQUEST', `the ${encoding} body could not be decoded`)
-        : new InfergateError('ERR_BAD_REQUEST', 'the request body ended early'));
-    };
-    const onClose = (): void => {
-      if (!req.complete) onError();
-    };
+  return new BodyReader(req, source, decoder, options.limitBytes, encoding).promise;
+}
+
+/**
+ * One read in progress. Plain listeners rather than `for await` (the async iterator costs a promise
+ * per chunk), and shared ones (the reader rides on the streams), so a read allocates this object and
+ * its promise, not a closure per event.
+ */
+class BodyReader {
+  readonly promise: Promise<Buffer>;
+  readonly #req: IncomingMessage;
+  readonly #source: NodeJS.ReadableStream;
+  readonly #decoder: Gunzip | Inflate | undefined;
+  readonly #limitBytes: number;
+  readonly #encoding: string;
+  #resolve!: (body: Buffer) => void;
+  #reject!: (err: Error) => void;
+  #chunks: Buffer[] = [];
+  #total = 0;
+
+  constructor(req: IncomingMessage, source: NodeJS.ReadableStream, decoder: Gunzip | Inflate | undefined, limitBytes: number, encoding: string) {
+    this.#req = req;
+    this.#source = source;
+    this.#decoder = decoder;
+    this.#limitBytes = limitBytes;
+    this.#encoding = encoding;
+    this.promise = new Promise<Buffer>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    (source as Tagged)[READER] = this;
+    (req as Tagged)[READER] = this;
     source.on('data', onData);
-    source.once('end', onEnd);
-    source.once('error', onError);
-    req.once('close', onClose);
-    if (decoder !== undefined) req.once('error', onError);
-  });
+    source.on('end', onEnd);
+    source.on('error', onError);
+    req.on('close', onClose);
+    if (decoder !== undefined) req.on('error', onError);
+  }
+
+  data(chunk: Buffer): void {
+    this.#total += chunk.length;
+    if (this.#total > this.#limitBytes) this.#fail(tooLarge(this.#limitBytes));
+    else this.#chunks.push(chunk);
+  }
+
+  end(): void {
+    this.#cleanup();
+    const chunks = this.#chunks;
+    this.#resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#total));
+  }
+
+  error(): void {
+    this.#fail(this.#decoder !== undefined && this.#req.complete
+      ? new InfergateError('ERR_BAD_REQUEST', `the ${this.#encoding} body could not be decoded`)
+      : new InfergateError('ERR_BAD_REQUEST', 'the request body ended early'));
+  }
+
+  close(): void {
+    if (!this.#req.complete) this.error();
+  }
+
+  #fail(err: Error): void {
+    this.#cleanup();
+    this.#decoder?.destroy();
+    this.#reject(err);
+  }
+
+  /**
+   * Detaches the reader: its listeners stay on the request's own streams (both end with the
+   * request) but do nothing any more, which costs less than removing four of them every time.
+   */
+  #cleanup(): void {
+    (this.#source as Tagged)[READER] = undefined;
+    (this.#req as Tagged)[READER] = undefined;
+  }
+}
+
+const READER = Symbol('infergate.bodyReader');
+type Tagged = { [READER]?: BodyReader | undefined };
+
+function onData(this: Tagged, chunk: Buffer): void {
+  this[READER]?.data(chunk);
+}
+
+function onEnd(this: Tagged): void {
+  this[READER]?.end();
+}
+
+function onError(this: Tagged): void {
+  this[READER]?.error();
+}
+
+function onClose(this: Tagged): void {
+  this[READER]?.close();
 }
 
 function tooLarge(limit: number): InfergateError {

@@ -7,18 +7,16 @@ import { silentLogger } from '../../../shared/logger.ts';
 import { InfergateError } from '../../../shared/errors.ts';
 import { throttleStage } from '../../../gateway/pipeline/throttle.ts';
 import { MemoryLimiter } from '../../../gateway/throttle/memory-limiter.ts';
-import type { RequestContext } from '../../../gateway/pipeline/context.ts';
+import { RequestContext } from '../../../gateway/pipeline/context.ts';
 
 function context(body: Buffer, headers: Record<string, string> = {}): RequestContext {
   const set: Record<string, string> = {};
-  return {
-    req: { headers } as never,
-    res: { setHeader: (name: string, value: string) => { set[name] = value; } } as never,
-    route: { protocol: 'v2', model: 'iris', version: undefined },
-    requestId: 'r', startedAt: 0, deadline: 1e9, deadlineFromClient: false,
-    clientGone: new AbortController().signal, body, tried: new Set(), upstream: undefined, retries: 0,
-    principal: { subject: 'alice', kind: 'api-key', models: '*', plan: { ratePerSec: 0.001, burst: 10 } },
-  };
+  const req = { headers } as never;
+  const res = { setHeader: (name: string, value: string) => { set[name] = value; } } as never;
+  const ctx = new RequestContext(req, res, { protocol: 'v2', model: 'iris', version: undefined }, 'r', 0, 1e9);
+  ctx.body = body;
+  ctx.principal = { subject: 'alice', kind: 'api-key', models: '*', plan: { ratePerSec: 0.001, burst: 10 } };
+  return ctx;
 }
 
 const v2Body = (rows: number): Buffer => Buffer.from(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [rows, 2], data: new Array(rows * 2).fill(0) }] }));

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import {
-  API_KEY_LENGTH, crc32, digest, digestsEqual, displayPrefix, formatApiKey, generateApiKey, isKeyId, looksLikeApiKey, parseApiKey,
+  API_KEY_LENGTH, crc32, digest, digestBytes, digestsEqual, displayPrefix, formatApiKey, generateApiKey, isKeyId, looksLikeApiKey, parseApiKey, secretMatches,
 } from '../../../../gateway/auth/api-key.ts';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -87,6 +87,25 @@ test('digest is the SHA-256 of the secret; comparison is by value and refuses ma
   assert.ok(!digestsEqual(d, d.slice(0, 62)));
   assert.ok(!digestsEqual('', ''));
   assert.ok(!digestsEqual('zz'.repeat(32), 'zz'.repeat(32)));
+});
+
+test('secretMatches checks a secret against the raw stored digest; digestBytes refuses anything but 64 hex digits', () => {
+  const { secret } = generateApiKey();
+  const stored = digest(secret);
+  const bytes = digestBytes(stored);
+  assert.ok(bytes !== undefined);
+  assert.deepEqual(bytes, createHash('sha256').update(secret).digest());
+  assert.ok(secretMatches(secret, bytes));
+  assert.ok(!secretMatches(`${secret}x`, bytes));
+  assert.ok(!secretMatches(secret.slice(1), bytes));
+  assert.ok(!secretMatches(secret, undefined));
+  assert.ok(!secretMatches(secret, bytes.subarray(0, 31)));
+  for (const bad of ['', stored.slice(0, 62), `${stored}0`, 'zz'.repeat(32), `${stored.slice(0, 63)}g`]) assert.equal(digestBytes(bad), undefined, bad);
+  assert.deepEqual(digestBytes(stored.toUpperCase()), bytes, 'hex is case-insensitive');
+});
+
+test('crc32 of non-ASCII text is the CRC of its UTF-8 bytes', () => {
+  for (const text of ['é', 'igk_ü_∑', '😀 key']) assert.equal(crc32(text), zlibCrc32(Buffer.from(text, 'utf8')), text);
 });
 
 test('the display prefix shows the id and four characters of the secret, nothing more', () => {

@@ -254,3 +254,23 @@ test('close() stops listening to the store', async () => {
   await store.revoke(record.id, true);
   assert.equal(reason(await verifier.verify(key)), 'ok', 'the cached record was not dropped');
 });
+
+test('verifyCached answers without a promise once the id is cached, and defers to verify otherwise', async () => {
+  const { clock, store, verifier } = setup({ cacheTtlMs: 2000 });
+  const { key, record } = await store.create({ name: 'a', models: ['iris'], ratePerSec: 5, burst: 20 });
+  assert.equal(verifier.verifyCached(key), undefined, 'not cached yet: only verify can tell');
+  assert.equal(store.gets, 0, 'verifyCached never asks the store');
+  const first = await verifier.verify(key);
+  const cached = verifier.verifyCached(key);
+  assert.ok(cached !== undefined && cached.ok && first.ok);
+  assert.equal(cached.principal, first.principal, 'one principal per cache entry, shared by every request');
+  assert.equal(reason(verifier.verifyCached(formatApiKey(record.id, generateApiKey().secret))!), 'mismatch');
+  assert.equal(reason(verifier.verifyCached('igk_nope')!), 'malformed');
+  await store.revoke(record.id, true);
+  assert.equal(verifier.verifyCached(key), undefined, 'an announced revocation drops the entry');
+  assert.equal(reason(await verifier.verify(key)), 'revoked');
+  assert.equal(reason(verifier.verifyCached(key)!), 'revoked', 'the revoked record is cached in turn');
+  clock.ms += 2001;
+  assert.equal(verifier.verifyCached(key), undefined, 'past the TTL the store is asked again');
+  assert.equal(store.gets, 2);
+});
