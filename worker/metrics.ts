@@ -82,21 +82,15 @@ export function createWorkerMetrics(queueDepthByModel: () => Array<{ model: stri
     },
     inflight,
     observerFor(model, version) {
-      // Children bound once per model version: observe() then skips hashing the label set per call.
       const labels = { model, version };
-      const sizes = batchSize.labels(labels);
-      const runs = sessionRuns.labels(labels);
-      const requestsRun = batchedRequests.labels(labels);
-      const waited = queueTime.labels(labels);
-      const computed = computeTime.labels(labels);
       return {
         batch(size, count) {
-          sizes.observe(size);
-          runs.inc();
-          requestsRun.inc(count);
+          batchSize.observe(labels, size);
+          sessionRuns.inc(labels);
+          batchedRequests.inc(labels, count);
         },
-        queueTime: (ms) => waited.observe(ms / 1000),
-        computeTime: (ms) => computed.observe(ms / 1000),
+        queueTime: (ms) => queueTime.observe(labels, ms / 1000),
+        computeTime: (ms) => computeTime.observe(labels, ms / 1000),
       };
     },
   };
