@@ -88,6 +88,7 @@ export class RingClient {
   readonly threadEnd: RingEnd;
   #submitted = 0;
   #consumed = 0;
+  #failed: Error | undefined;
   /** Submitted and unanswered, in submission order (= answer order). */
   #inflight: Pending[] = [];
   /** Waiting for a free slot. */
@@ -105,6 +106,7 @@ export class RingClient {
 
   /** Hands a frame to the thread; resolves with the response frame, rejects with the thread's error. */
   submit(tensors: FrameTensor[], extra: number[]): Promise<Frame> {
+    if (this.#failed !== undefined) return Promise.reject(this.#failed);
     return new Promise<Frame>((resolve, reject) => {
       this.#waiting.push({ tensors, extra, resolve, reject });
       this.#submitWaiting();
@@ -113,6 +115,7 @@ export class RingClient {
 
   /** Reads every answered run; call when the thread's doorbell message arrives. */
   collect(): void {
+    if (this.#failed !== undefined) return; // a doorbell that arrived after the thread died
     Atomics.store(this.#control, DOORBELL, 0); // before reading COMPLETED: a later answer rings again
     const completed = Atomics.load(this.#control, COMPLETED);
     while (this.#consumed !== completed) {
@@ -136,6 +139,7 @@ export class RingClient {
 
   /** The thread is gone: everything submitted or waiting fails with `err`. */
   failAll(err: Error): void {
+    this.#failed ??= err;
     const all = [...this.#inflight, ...this.#waiting];
     this.#inflight = [];
     this.#waiting = [];
