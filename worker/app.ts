@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InfergateError, toInfergateError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { WorkerConfig } from './config.ts';
+import { ClientDisconnect } from './http/disconnect.ts';
 import { Router } from './http/router.ts';
 import { sendError, sendRaw } from '../shared/http/respond.ts';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.ts';
@@ -79,9 +80,9 @@ export function buildWorker(config: WorkerConfig, deps: WorkerDeps): Worker {
     res.setHeader(HEADER_REQUEST_ID, requestId);
     res.setHeader(HEADER_WORKER, workerId);
     res.setHeader(HEADER_QUEUE_DEPTH, String(repository.queueDepth()));
-    const aborter = new AbortController();
+    const disconnect = new ClientDisconnect();
     res.once('close', () => {
-      if (!res.writableFinished) aborter.abort();
+      if (!res.writableFinished) disconnect.abort();
     });
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -89,7 +90,7 @@ export function buildWorker(config: WorkerConfig, deps: WorkerDeps): Worker {
     let result: Promise<void> | void;
     try {
       const { handler, params } = router.match(req.method ?? 'GET', path);
-      result = handler({ req, res, params, requestId, signal: aborter.signal });
+      result = handler({ req, res, params, requestId, signal: disconnect });
     } catch (err) {
       fail(err, req, res, requestId);
       return;

@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InfergateError } from '../../shared/errors.ts';
+import type { CancelSignal } from '../scheduler/scheduler.ts';
 
 export interface RequestContext {
   req: IncomingMessage;
@@ -11,7 +12,7 @@ export interface RequestContext {
   params: string[];
   requestId: string;
   /** Aborted when the client goes away before the response is sent. */
-  signal: AbortSignal;
+  signal: CancelSignal;
 }
 
 export type Handler = (ctx: RequestContext) => Promise<void> | void;

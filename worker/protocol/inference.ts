@@ -4,6 +4,7 @@
  * Both the V2 and the TF-Serving routes end here.
  */
 import type { Tensor } from '../../shared/protocol/datatypes.ts';
+import type { CancelSignal } from '../scheduler/scheduler.ts';
 import type { ServedVersion } from '../repository/model-repository.ts';
 import { classify } from './classification.ts';
 import type { RequestedOutput } from './v2-request.ts';
@@ -14,7 +15,7 @@ export interface InferenceCall {
   outputs: RequestedOutput[];
   /** Caller's remaining budget (gateway header), if any; the model's queue timeout applies as well. */
   timeoutMs: number | undefined;
-  signal: AbortSignal;
+  signal: CancelSignal;
   now: () => number;
 }
 

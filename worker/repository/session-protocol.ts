@@ -14,19 +14,11 @@ export interface SessionOptions {
   graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
 }
 
-/** Tensor payload crossing the thread boundary; BYTES travel as byte arrays, numbers as typed arrays. */
-export interface WireTensor {
-  datatype: V2Datatype;
-  shape: number[];
-  data: ArrayBufferView | Uint8Array[];
-}
-
-export type ToSession =
-  | { type: 'load'; modelPath: string; options: SessionOptions }
-  | { type: 'run'; id: number; feeds: Record<string, WireTensor>; outputNames: string[] };
+/** Runs and their answers do not travel as messages but through shared memory (session-ring.ts). */
+export type ToSession = { type: 'load'; modelPath: string; options: SessionOptions };
 
 export type FromSession =
   | { type: 'loaded'; inputs: TensorSpec[]; outputs: TensorSpec[] }
   | { type: 'load-failed'; message: string }
-  | { type: 'result'; id: number; outputs: Record<string, WireTensor> }
-  | { type: 'run-failed'; id: number; message: string };
+  /** Answers are waiting in the ring. */
+  | { type: 'answers' };

@@ -1,20 +1,18 @@
 /**
- * The main thread's handle on one session thread: load a model, run feeds, terminate.
- * Runs are answered in order of completion, matched by id; a thread that dies fails whatever it had.
+ * The main thread's handle on one session thread: load a model (by message), run feeds (through the
+ * shared-memory ring of session-ring.ts), terminate. A thread that dies fails whatever it had.
  */
 import { Worker } from 'node:worker_threads';
 import type { Tensor } from '../../shared/protocol/datatypes.ts';
-import type { FromSession, SessionOptions, TensorSpec, WireTensor } from './session-protocol.ts';
+import type { FromSession, SessionOptions, TensorSpec, ToSession } from './session-protocol.ts';
+import { RingClient } from './session-ring.ts';
 
 const BOOT = new URL('./thread-boot.js', import.meta.url);
 const ENTRY = new URL('./session-thread.ts', import.meta.url).href;
 
 /** What the scheduler needs from a model instance; tests substitute their own. */
 export interface Runner {
-  /**
-   * Runs the model. Takes ownership of the inputs: typed arrays that own their whole buffer are
-   * moved to the session thread, so callers must not read them afterwards.
-   */
+  /** Runs the model; the inputs are copied to the session thread, the outputs are the caller's. */
   run(inputs: readonly Tensor[], outputNames: readonly string[]): Promise<Tensor[]>;
   close(): Promise<void>;
 }
@@ -26,44 +24,25 @@ export interface LoadedSession {
 }
 
 export async function loadSession(modelPath: string, options: SessionOptions): Promise<LoadedSession> {
-  const thread = new Worker(BOOT, { workerData: { entry: ENTRY }, stdout: false, stderr: false });
-  const pending = new Map<number, { resolve: (t: Tensor[]) => void; reject: (e: Error) => void; names: readonly string[] }>();
-  let nextId = 1;
+  const ring = new RingClient();
+  const thread = new Worker(BOOT, { workerData: { entry: ENTRY, ring: ring.threadEnd }, transferList: [ring.threadEnd.port], stdout: false, stderr: false });
   let dead: Error | undefined;
 
   const loaded = new Promise<{ inputs: TensorSpec[]; outputs: TensorSpec[] }>((resolve, reject) => {
     thread.on('message', (message: FromSession) => {
-      switch (message.type) {
-        case 'loaded':
-          resolve({ inputs: message.inputs, outputs: message.outputs });
-          break;
-        case 'load-failed':
-          reject(new Error(message.message));
-          break;
-        case 'result': {
-          const entry = pending.get(message.id);
-          pending.delete(message.id);
-          entry?.resolve(entry.names.map((name) => fromWire(name, message.outputs[name]!)));
-          break;
-        }
-        case 'run-failed': {
-          const entry = pending.get(message.id);
-          pending.delete(message.id);
-          entry?.reject(new Error(message.message));
-          break;
-        }
-      }
+      if (message.type === 'answers') ring.collect();
+      else if (message.type === 'loaded') resolve({ inputs: message.inputs, outputs: message.outputs });
+      else reject(new Error(message.message));
     });
     const die = (err: Error): void => {
-      dead = err;
+      dead ??= err;
       reject(err);
-      for (const entry of pending.values()) entry.reject(err);
-      pending.clear();
+      ring.failAll(dead);
     };
     thread.on('error', die);
     thread.on('exit', (code) => die(new Error(`session thread exited (code ${code})`)));
   });
-  thread.postMessage({ type: 'load', modelPath, options });
+  thread.postMessage({ type: 'load', modelPath, options } satisfies ToSession);
   let specs: { inputs: TensorSpec[]; outputs: TensorSpec[] };
   try {
     specs = await loaded;
@@ -72,20 +51,14 @@ export async function loadSession(modelPath: string, options: SessionOptions): P
     throw err;
   }
 
+  const inputIndex = new Map(specs.inputs.map((s, i) => [s.name, i]));
+  const outputIndex = new Map(specs.outputs.map((s, i) => [s.name, i]));
   const runner: Runner = {
-    run(inputs, outputNames) {
-      if (dead !== undefined) return Promise.reject(dead);
-      const id = nextId++;
-      const feeds: Record<string, WireTensor> = {};
-      const transfer: ArrayBuffer[] = [];
-      for (const t of inputs) {
-        feeds[t.name] = { datatype: t.datatype, shape: t.shape, data: t.data };
-        if (ownsWholeBuffer(t.data)) transfer.push(t.data.buffer);
-      }
-      return new Promise<Tensor[]>((resolve, reject) => {
-        pending.set(id, { resolve, reject, names: outputNames });
-        thread.postMessage({ type: 'run', id, feeds, outputNames }, transfer);
-      });
+    async run(inputs, outputNames) {
+      if (dead !== undefined) throw dead;
+      const tensors = inputs.map((t) => ({ index: indexOf(inputIndex, t.name, 'input'), datatype: t.datatype, shape: t.shape, data: t.data }));
+      const answer = await ring.submit(tensors, outputNames.map((name) => indexOf(outputIndex, name, 'output')));
+      return answer.tensors.map((t) => ({ name: specs.outputs[t.index]!.name, datatype: t.datatype, shape: t.shape, data: t.data }));
     },
     async close() {
       await thread.terminate();
@@ -94,14 +67,8 @@ export async function loadSession(modelPath: string, options: SessionOptions): P
   return { runner, ...specs };
 }
 
-/**
- * A typed array that is the whole of a plain ArrayBuffer can be moved to the thread instead of
- * copied. Views into something larger (a request Buffer, Node's Buffer pool) are copied.
- */
-function ownsWholeBuffer(data: Tensor['data']): data is Exclude<Tensor['data'], Uint8Array[]> & { buffer: ArrayBuffer } {
-  return !Array.isArray(data) && data.byteOffset === 0 && data.buffer instanceof ArrayBuffer && data.byteLength === data.buffer.byteLength;
-}
-
-function fromWire(name: string, wire: WireTensor): Tensor {
-  return { name, datatype: wire.datatype, shape: wire.shape, data: wire.data as Tensor['data'] };
+function indexOf(names: ReadonlyMap<string, number>, name: string, kind: string): number {
+  const index = names.get(name);
+  if (index === undefined) throw new Error(`the model has no ${kind} '${name}'`);
+  return index;
 }

@@ -3,18 +3,20 @@
  * that imports onnxruntime-node. `session.run` is synchronous on its calling thread, so keeping it
  * here keeps the worker's HTTP event loop free while a model computes.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { DATATYPE_INFO, v2FromOrtType, type V2Datatype } from '../../shared/protocol/datatypes.ts';
-import type { FromSession, TensorSpec, ToSession, WireTensor } from './session-protocol.ts';
+import type { FromSession, TensorSpec, ToSession } from './session-protocol.ts';
+import { serveRing, type RingEnd } from './session-ring.ts';
+import type { Frame, FrameTensor } from './tensor-frame.ts';
 
 const port = parentPort!;
 let session: ort.InferenceSession | undefined;
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8');
 
-function send(message: FromSession, transfer: ArrayBuffer[] = []): void {
-  port.postMessage(message, transfer);
+function send(message: FromSession): void {
+  port.postMessage(message);
 }
 
 function specOf(meta: ort.InferenceSession.ValueMetadata): TensorSpec {
@@ -24,29 +26,25 @@ function specOf(meta: ort.InferenceSession.ValueMetadata): TensorSpec {
   return { name: meta.name, datatype, shape: meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) };
 }
 
-function toOrtTensor(tensor: WireTensor): ort.Tensor {
-  const type = DATATYPE_INFO[tensor.datatype].ortType as ort.Tensor.Type;
+function toOrtTensor(tensor: FrameTensor): ort.Tensor {
   if (tensor.datatype === 'BYTES') {
     const strings = (tensor.data as Uint8Array[]).map((b) => utf8Decoder.decode(b));
     return new ort.Tensor('string', strings, tensor.shape);
   }
-  return new ort.Tensor(type, tensor.data as ort.Tensor.DataType, tensor.shape);
+  return new ort.Tensor(DATATYPE_INFO[tensor.datatype].ortType as ort.Tensor.Type, tensor.data as ort.Tensor.DataType, tensor.shape);
 }
 
-function fromOrtTensor(tensor: ort.Tensor, transfer: ArrayBuffer[]): WireTensor {
+function fromOrtTensor(index: number, tensor: ort.Tensor): FrameTensor {
   const datatype: V2Datatype | undefined = v2FromOrtType(tensor.type);
   if (datatype === undefined) throw new Error(`output type ${tensor.type} cannot be carried by the V2 protocol`);
   const shape = [...tensor.dims];
-  if (datatype === 'BYTES') return { datatype, shape, data: (tensor.data as string[]).map((s) => utf8.encode(s)) };
+  if (datatype === 'BYTES') return { index, datatype, shape, data: (tensor.data as string[]).map((s) => utf8.encode(s)) };
   let data = tensor.data as Exclude<ort.Tensor.DataType, string[]>;
   if (datatype === 'BOOL' && !(data instanceof Uint8Array)) data = Uint8Array.from(data as unknown as ArrayLike<number>);
-  // Transfer the buffer to the main thread instead of copying it, unless the array is a view into a larger one.
-  if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || !(data.buffer instanceof ArrayBuffer)) data = data.slice();
-  transfer.push(data.buffer as ArrayBuffer);
-  return { datatype, shape, data };
+  return { index, datatype, shape, data: data as FrameTensor['data'] };
 }
 
-async function load(message: Extract<ToSession, { type: 'load' }>): Promise<void> {
+async function load(message: ToSession): Promise<boolean> {
   try {
     session = await ort.InferenceSession.create(message.modelPath, {
       intraOpNumThreads: message.options.intraOpThreads,
@@ -55,28 +53,27 @@ async function load(message: Extract<ToSession, { type: 'load' }>): Promise<void
       executionMode: 'sequential',
     });
     send({ type: 'loaded', inputs: session.inputMetadata.map(specOf), outputs: session.outputMetadata.map(specOf) });
+    return true;
   } catch (err) {
     send({ type: 'load-failed', message: (err as Error).message });
+    return false;
   }
 }
 
-async function run(message: Extract<ToSession, { type: 'run' }>): Promise<void> {
-  try {
-    if (session === undefined) throw new Error('session not loaded');
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const [name, tensor] of Object.entries(message.feeds)) feeds[name] = toOrtTensor(tensor);
-    const results = await session.run(feeds, message.outputNames);
-    const transfer: ArrayBuffer[] = [];
-    const outputs: Record<string, WireTensor> = {};
-    for (const name of message.outputNames) outputs[name] = fromOrtTensor(results[name]!, transfer);
-    for (const t of Object.values(feeds)) t.dispose();
-    send({ type: 'result', id: message.id, outputs }, transfer);
-  } catch (err) {
-    send({ type: 'run-failed', id: message.id, message: (err as Error).message });
-  }
+/** One run: the request names inputs and outputs by their index in the session's lists. */
+async function run(request: Frame): Promise<FrameTensor[]> {
+  if (session === undefined) throw new Error('session not loaded');
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const t of request.tensors) feeds[session.inputNames[t.index]!] = toOrtTensor(t);
+  const outputNames = request.extra.map((i) => session!.outputNames[i]!);
+  const results = await session.run(feeds, outputNames);
+  for (const t of Object.values(feeds)) t.dispose();
+  return request.extra.map((i, k) => fromOrtTensor(i, results[outputNames[k]!]!));
 }
 
 port.on('message', (message: ToSession) => {
-  if (message.type === 'load') void load(message);
-  else void run(message);
+  if (message.type !== 'load') return;
+  void load(message).then((ok) => {
+    if (ok) void serveRing(workerData.ring as RingEnd, run, () => send({ type: 'answers' }));
+  });
 });

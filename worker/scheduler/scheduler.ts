@@ -39,6 +39,16 @@ export interface SchedulerObserver {
   computeTime?(ms: number): void;
 }
 
+/**
+ * What the scheduler needs to hear that a client went away. An AbortSignal fits; the HTTP layer
+ * passes a lighter object (worker/http/disconnect.ts).
+ */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface ScheduledRequest {
   inputs: Tensor[];
   outputNames: string[];
@@ -46,19 +56,22 @@ export interface ScheduledRequest {
   deadline: number;
   /** Longest wait in the queue before a run starts (the model's queueTimeoutMs). */
   queueTimeoutMs: number;
-  signal?: AbortSignal | undefined;
+  signal?: CancelSignal | undefined;
 }
 
 interface Entry {
   request: ScheduledRequest;
   rows: number;
+  /** Which requests may share a run; only computed when dynamic batching is on. */
   signature: string;
   enqueuedAt: number;
+  /** Still in the queue (not yet handed to a runner). */
+  queued: boolean;
   settled: boolean;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
+  onAbort: (() => void) | undefined;
   resolve(outputs: Tensor[]): void;
   reject(err: Error): void;
-  detach(): void;
 }
 
 export class Scheduler {
@@ -92,20 +105,25 @@ export class Scheduler {
     const now = this.#options.now();
     if (request.deadline <= now) return Promise.reject(deadlineError());
     if (request.signal?.aborted) return Promise.reject(new InfergateError('WK_ERR_DEADLINE_EXCEEDED', 'the client went away'));
+    const batching = this.#options.maxBatchSize > 0 && this.#options.dynamicBatching !== undefined;
     return new Promise<Tensor[]>((resolve, reject) => {
-      const onAbort = (): void => this.#settle(entry, new InfergateError('WK_ERR_DEADLINE_EXCEEDED', 'the client went away'));
       const entry: Entry = {
         request,
         rows: this.#options.maxBatchSize > 0 ? request.inputs[0]?.shape[0] ?? 1 : 1,
-        signature: batchSignature(request.inputs, request.outputNames),
+        signature: batching ? batchSignature(request.inputs, request.outputNames) : '',
         enqueuedAt: now,
+        queued: true,
         settled: false,
-        timer: setTimeout(() => this.#expire(entry), Math.min(request.deadline - now, request.queueTimeoutMs, MAX_TIMER_MS)),
+        timer: undefined,
+        onAbort: undefined,
         resolve,
         reject,
-        detach: () => request.signal?.removeEventListener('abort', onAbort),
       };
-      request.signal?.addEventListener('abort', onAbort, { once: true });
+      entry.timer = setTimeout(() => this.#expire(entry), Math.min(request.deadline - now, request.queueTimeoutMs, MAX_TIMER_MS));
+      if (request.signal !== undefined) {
+        entry.onAbort = () => this.#settle(entry, new InfergateError('WK_ERR_DEADLINE_EXCEEDED', 'the client went away'));
+        request.signal.addEventListener('abort', entry.onAbort);
+      }
       this.#queue.push(entry);
       this.#options.observer?.queued?.(this.#queue.length);
       this.#pump();
@@ -122,7 +140,7 @@ export class Scheduler {
   /** Queue timeout or deadline: a queued request fails now; a running one at its deadline. */
   #expire(entry: Entry): void {
     const remaining = entry.request.deadline - this.#options.now();
-    if (this.#queue.includes(entry) || remaining <= 0) {
+    if (entry.queued || remaining <= 0) {
       this.#settle(entry, deadlineError());
     } else if (Number.isFinite(remaining)) {
       entry.timer = remaining <= MAX_TIMER_MS
@@ -135,9 +153,11 @@ export class Scheduler {
     if (entry.settled) return;
     entry.settled = true;
     clearTimeout(entry.timer);
-    entry.detach();
-    const index = this.#queue.indexOf(entry);
-    if (index >= 0) this.#queue.splice(index, 1);
+    if (entry.onAbort !== undefined) entry.request.signal?.removeEventListener('abort', entry.onAbort);
+    if (entry.queued) {
+      entry.queued = false;
+      this.#queue.splice(this.#queue.indexOf(entry), 1);
+    }
     if (outcome instanceof Error) entry.reject(outcome);
     else entry.resolve(outcome);
     this.#maybeDrained();
@@ -165,6 +185,7 @@ export class Scheduler {
     const head = this.#queue[0]!;
     if (maxBatchSize === 0 || dynamicBatching === undefined) {
       this.#queue.shift();
+      head.queued = false;
       return [head];
     }
     const batch: Entry[] = [];
@@ -183,8 +204,8 @@ export class Scheduler {
       this.#delayTimer = setTimeout(() => this.#pump(), Math.max(0, dynamicBatching.maxQueueDelayMs - waited));
       return undefined;
     }
-    const chosen = new Set(batch);
-    this.#queue = this.#queue.filter((e) => !chosen.has(e));
+    for (const entry of batch) entry.queued = false;
+    this.#queue = this.#queue.filter((e) => e.queued);
     return batch;
   }
 
@@ -193,8 +214,12 @@ export class Scheduler {
     const started = this.#options.now();
     for (const entry of batch) this.#options.observer?.queueTime?.(started - entry.enqueuedAt);
     try {
-      const live = batch.filter((e) => !e.settled);
-      if (live.length > 0) await this.#runMerged(runner, live);
+      if (batch.length === 1) {
+        if (!batch[0]!.settled) await this.#runAlone(runner, batch[0]!);
+      } else {
+        const live = batch.filter((e) => !e.settled);
+        if (live.length > 0) await this.#runMerged(runner, live);
+      }
     } finally {
       this.#options.observer?.computeTime?.(this.#options.now() - started);
       this.#running--;
@@ -204,7 +229,21 @@ export class Scheduler {
     }
   }
 
+  /** The common case without dynamic batching: one request, one run, nothing to merge or split. */
+  async #runAlone(runner: Runner, entry: Entry): Promise<void> {
+    this.#options.observer?.batch?.(entry.rows, 1);
+    let outputs: Tensor[];
+    try {
+      outputs = await runner.run(entry.request.inputs, entry.request.outputNames);
+    } catch (err) {
+      this.#settle(entry, new InfergateError('WK_ERR_INFERENCE_FAILED', `inference failed: ${(err as Error).message}`));
+      return;
+    }
+    this.#settle(entry, outputs);
+  }
+
   async #runMerged(runner: Runner, batch: Entry[]): Promise<void> {
+    if (batch.length === 1) return this.#runAlone(runner, batch[0]!);
     const rows = batch.map((e) => e.rows);
     this.#options.observer?.batch?.(rows.reduce((a, b) => a + b, 0), batch.length);
     const head = batch[0]!.request;
@@ -213,13 +252,9 @@ export class Scheduler {
       const outputs = await runner.run(inputs, head.outputNames);
       const pieces = outputs.map((t) => splitBatch(t, rows));
       batch.forEach((entry, i) => this.#settle(entry, pieces.map((p) => p[i]!)));
-    } catch (err) {
-      if (batch.length === 1) {
-        this.#settle(batch[0]!, new InfergateError('WK_ERR_INFERENCE_FAILED', `inference failed: ${(err as Error).message}`));
-        return;
-      }
+    } catch {
       for (const entry of batch) {
-        if (!entry.settled) await this.#runMerged(runner, [entry]); // isolate the request that broke the batch
+        if (!entry.settled) await this.#runAlone(runner, entry); // isolate the request that broke the batch
       }
     }
   }
