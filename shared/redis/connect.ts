@@ -15,6 +15,7 @@
  *   resend after a lost node or CLUSTERDOWN (`retryDelayOnFailover` / `retryDelayOnClusterDown` 0):
  *   the command fails at once and the caller's policy applies. MOVED and ASK are still followed —
  *   the command has not run anywhere then.
+ * Node connections are opened as soon as a node is known, not on its first command (see below).
  * Reads always go to masters (`scaleReads: 'master'`): a replica may lag, and every read here
  * (buckets, key records, the registry) must see the last write.
  *
@@ -68,7 +69,18 @@ export function connectRedis(target: RedisTarget, options: RedisOptions = {}): R
         ...(options.retryStrategy !== undefined && { clusterRetryStrategy: (times: number) => options.retryStrategy!(times) ?? null }),
         ...(neverResend && { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0 }),
       };
-      return new Cluster(topology.nodes, clusterOptions);
+      const cluster = new Cluster(topology.nodes, clusterOptions);
+      // ioredis opens a node's connection on its first command, and without an offline queue the
+      // commands that arrive while it connects are refused: a burst on a fresh (or just promoted)
+      // master would fail where one node would not. So once the cluster is ready, every node known
+      // (and every node learnt later, after a failover) is connected at once. Not before: the
+      // cluster's own ready check relies on a node still waiting for its first command.
+      const connectNow = (node: Redis): void => {
+        if (cluster.status === 'ready' && node.status === 'wait') node.connect().catch(() => undefined); // failures surface through commands
+      };
+      cluster.on('+node', connectNow);
+      cluster.on('ready', () => cluster.nodes().forEach(connectNow));
+      return cluster;
     }
   }
 }
