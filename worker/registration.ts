@@ -141,6 +141,7 @@ export class WorkerRegistration {
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       connectTimeout: 1000,
+      connectionName: 'infergate:worker-registration',
       retryStrategy: (times) => Math.min(times * 100, 1000), // reconnect for ever, at most every second
     });
     this.#client.on('error', (err: Error) => this.#logger.debug({ err: err.message }, 'registry Redis connection error'));

@@ -122,6 +122,7 @@ class RedisKeyStore implements KeyStore {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       connectTimeout: options.redisOptions?.connectTimeout ?? 1000,
+      connectionName: 'infergate:key-store',
       retryStrategy: (times) => Math.min(50 * times, 1000),
     };
     this.#client = connectRedis(options.url, failFast);
@@ -129,7 +130,7 @@ class RedisKeyStore implements KeyStore {
     this.#client.defineCommand('infergateRotateKey', { numberOfKeys: 3, lua: ROTATE_LUA });
     this.#client.defineCommand('infergateTouchKey', { numberOfKeys: 1, lua: TOUCH_LUA });
     // The subscriber may queue its SUBSCRIBE until connected; it is never on a request's path.
-    this.#subscriber = connectRedis(options.url, { ...failFast, enableOfflineQueue: true, commandTimeout: undefined, maxRetriesPerRequest: null });
+    this.#subscriber = connectRedis(options.url, { ...failFast, enableOfflineQueue: true, commandTimeout: undefined, maxRetriesPerRequest: null, connectionName: 'infergate:key-store-subscriber' });
     for (const connection of [this.#client, this.#subscriber]) connection.on('error', (err: Error) => this.#onError(err));
     this.#subscriber.on('message', (channel: string, id: string) => {
       if (channel === this.#channel) this.#hub.emit(id === '' ? undefined : id);

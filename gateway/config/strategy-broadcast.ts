@@ -18,8 +18,8 @@ export interface StrategyBroadcast {
 /** Subscribes to the channel on `redis` (any topology: Cluster pub/sub reaches every node) and calls `apply` for each change. */
 export async function startStrategyBroadcast(redis: RedisTarget, apply: (strategy: string) => void, logger: Logger): Promise<StrategyBroadcast> {
   const options = { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: (times: number) => Math.min(times * 100, 1000), lazyConnect: true };
-  const publisher = connectRedis(redis, options);
-  const subscriber = connectRedis(redis, { ...options, enableOfflineQueue: true }); // resubscribes itself after a reconnect
+  const publisher = connectRedis(redis, { ...options, connectionName: 'infergate:strategy-publisher' });
+  const subscriber = connectRedis(redis, { ...options, enableOfflineQueue: true, connectionName: 'infergate:strategy-subscriber' }); // resubscribes itself after a reconnect
   for (const client of [publisher, subscriber]) client.on('error', (err: Error) => logger.debug({ err: err.message }, 'strategy broadcast: Redis error'));
   subscriber.on('message', (_channel: string, message: string) => {
     try {

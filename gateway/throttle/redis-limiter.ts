@@ -67,6 +67,7 @@ export function limiterRedisOptions(deadlineMs: number): RedisOptions {
     autoResendUnfulfilledCommands: false, // nor resend them after a reconnect (they were decided already)
     enableAutoPipelining: false, // measured: more CPU and less throughput for EVALSHA
     connectTimeout: 1000,
+    connectionName: 'infergate:rate-limiter', // names the connection in CLIENT LIST
     retryStrategy: (times) => Math.min(times * 50, 500), // keep reconnecting, at most every 0.5 s
   };
 }

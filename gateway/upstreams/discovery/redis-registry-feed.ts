@@ -89,6 +89,7 @@ export class RedisRegistryFeed implements RegistryFeed {
       commandTimeout: options.commandTimeoutMs ?? 1000,
       maxRetriesPerRequest: 0,
       connectTimeout: 1000,
+      connectionName: 'infergate:registry',
       retryStrategy: reconnect,
     });
     this.#subscriber = options.clients?.subscriber ?? connectRedis(options.redisUrl!, {
@@ -96,6 +97,7 @@ export class RedisRegistryFeed implements RegistryFeed {
       // The SUBSCRIBE waits for a connection however long it takes; ioredis re-subscribes after each reconnect.
       maxRetriesPerRequest: null,
       connectTimeout: 1000,
+      connectionName: 'infergate:registry-subscriber',
       retryStrategy: reconnect,
     });
     this.#connectWaitMs = options.connectWaitMs ?? 1000;
