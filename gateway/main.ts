@@ -19,7 +19,7 @@ import { ConfigError, deepFreeze, overrideRedisUrl, parseGatewayConfig, readConf
 import { applyReload } from './config/reload.ts';
 import { startDiscovery, type RunningDiscovery } from './upstreams/discovery/start-discovery.ts';
 import { startStrategyBroadcast, type StrategyBroadcast } from './config/strategy-broadcast.ts';
-import { inProcessGroup, onSiblingStrategy, tellPrimary } from './processes/messages.ts';
+import { inProcessGroup, leaveProcessGroup, onSiblingStrategy, tellPrimary } from './processes/messages.ts';
 import { runGatewayPrimary } from './processes/primary.ts';
 import type { KeyStore } from './auth/key-store.ts';
 import { openKeyStore } from './auth/open-key-store.ts';
@@ -110,8 +110,9 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
   const gateway = buildGateway(config, {
     strategyChangedByAdmin: (strategy) => {
       // Redis reaches every replica and sibling process; without it, the primary relays to siblings.
-      if (broadcast === undefined) tellPrimary({ type: 'infergate:strategy', strategy });
-      else broadcast.publish(strategy).catch((err: Error) => logger.warn({ err: err.message }, 'strategy change not broadcast to the other replicas'));
+      // The primary hears of it either way, for processes it starts later.
+      tellPrimary({ type: 'infergate:strategy', strategy, relay: broadcast === undefined });
+      broadcast?.publish(strategy).catch((err: Error) => logger.warn({ err: err.message }, 'strategy change not broadcast to the other replicas'));
     },
     logger,
     now: () => performance.now(),
@@ -141,7 +142,7 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
     }
   };
   if (redis !== undefined) broadcast = await startStrategyBroadcast(redis, applyStrategyFrom('another replica'), logger);
-  const stopFollowingSiblings = redis === undefined && inProcessGroup() ? onSiblingStrategy(applyStrategyFrom('a sibling process')) : () => undefined;
+  const stopFollowingSiblings = inProcessGroup() ? onSiblingStrategy(applyStrategyFrom('a sibling process')) : () => undefined;
 
   const serverOptions = {
     maxHeaderSize: config.limits.maxHeaderBytes,
@@ -216,6 +217,7 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
         gateway.close();
         await shared.close();
         logger.info('gateway stopped');
+        leaveProcessGroup();
         resolve();
       });
     };

@@ -7,7 +7,7 @@
  *   stayed up 10 s), so a crash loop does not spin;
  * - forwards SIGTERM and SIGINT (each child drains: gateway/main.ts) and SIGHUP (each reloads);
  * - relays a strategy set through one child's admin API to its siblings when there is no Redis
- *   broadcast (gateway/processes/messages.ts);
+ *   broadcast, and hands the last one to every child started later (gateway/processes/messages.ts);
  * - exits once every child has exited after a stop signal: 0 when all exited cleanly, else 1.
  *
  * Each child is a whole gateway: its own worker pool, breakers, in-flight counts and health checks.
@@ -16,7 +16,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../shared/logger.ts';
-import { isSiblingMessage } from './messages.ts';
+import { isSiblingMessage, type SiblingMessage } from './messages.ts';
 
 const CLI = fileURLToPath(new URL('../../shared/cli/bin.js', import.meta.url));
 const FIRST_BACKOFF_MS = 250;
@@ -50,6 +50,8 @@ export function runGatewayPrimary(options: GatewayPrimaryOptions): Promise<numbe
   const slots: Slot[] = Array.from({ length: count }, (_, index) => ({ index, worker: undefined, startedAt: 0, backoffMs: FIRST_BACKOFF_MS, lastExitCode: 0, listening: false }));
   let stopping = false;
   let announced = false;
+  /** The last strategy set through an admin API, for children started after it. */
+  let strategy: SiblingMessage | undefined;
 
   return new Promise<number>((resolve) => {
     const live = (): Worker[] => slots.flatMap((s) => (s.worker !== undefined ? [s.worker] : []));
@@ -68,9 +70,11 @@ export function runGatewayPrimary(options: GatewayPrimaryOptions): Promise<numbe
       worker.on('message', (message: unknown) => {
         if (!isSiblingMessage(message)) return;
         if (message.type === 'infergate:strategy') {
-          for (const sibling of live()) if (sibling !== worker && sibling.isConnected()) sibling.send(message);
+          strategy = message;
+          if (message.relay) for (const sibling of live()) if (sibling !== worker && sibling.isConnected()) sibling.send(message);
           return;
         }
+        if (strategy !== undefined && worker.isConnected()) worker.send(strategy);
         slot.listening = true;
         if (!announced && slots.every((s) => s.listening)) {
           announced = true;
