@@ -27,7 +27,7 @@
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import type { RedisOptions } from 'ioredis';
-import { connectRedis, type RedisClient } from '../../shared/redis/connect.ts';
+import { closeRedis, connectRedis, type RedisClient } from '../../shared/redis/connect.ts';
 import type { RedisTarget } from '../../shared/redis/topology.ts';
 import { StoreUnavailableError, validateTake, type Decision, type RateLimiter, type RatePlan } from './limiter.ts';
 import { DEFAULT_MAX_TTL_MS } from './memory-limiter.ts';
@@ -140,11 +140,6 @@ export class RedisLimiter implements RateLimiter {
 
   /** Closes the connection the limiter opened (not a client it was given). */
   async close(): Promise<void> {
-    if (!this.ownsClient) return;
-    try {
-      await this.client.quit();
-    } catch {
-      this.client.disconnect(); // not connected: quit cannot be sent
-    }
+    if (this.ownsClient) await closeRedis(this.client);
   }
 }

@@ -85,13 +85,14 @@ export function connectRedis(target: RedisTarget, options: RedisOptions = {}): R
   }
 }
 
-/** Closes politely (QUIT lets pending replies arrive) when connected, at once otherwise. */
+/**
+ * Closes politely (QUIT lets pending replies arrive) when connected, at once otherwise. The final
+ * `disconnect` also closes what QUIT leaves open: a Sentinel client's connections to the sentinels
+ * (its failover detector), which would keep the process alive.
+ */
 export async function closeRedis(client: RedisClient): Promise<void> {
-  if (client.status !== 'ready') {
-    client.disconnect();
-    return;
-  }
-  await client.quit().catch(() => client.disconnect());
+  if (client.status === 'ready') await client.quit().catch(() => undefined);
+  client.disconnect();
 }
 
 function credentials(topology: { username?: string; password?: string }): Pick<RedisOptions, 'username' | 'password'> {

@@ -22,7 +22,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -408,4 +408,95 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what:
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+export interface RedisSentinelFixture {
+  /** The master and its replica as started (which one is master changes with `failover`). */
+  readonly servers: readonly [RedisFixture, RedisFixture];
+  /** The sentinel's port. */
+  readonly sentinelPort: number;
+  /** The master's name in the sentinel's configuration. */
+  readonly masterName: string;
+  /** `redis+sentinel://127.0.0.1:<sentinel>/<name>`: what the gateway, worker and CLI accept. */
+  readonly url: string;
+  /** The server that is master now, as the sentinel says. */
+  master(): Promise<RedisFixture>;
+  /** SENTINEL FAILOVER, then waits until the replica is master and the sentinel says so; the new master. */
+  failover(timeoutMs?: number): Promise<RedisFixture>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A local Sentinel setup for the test: a master, one replica and one sentinel (quorum 1,
+ * down-after 1000 ms), on free ports, with the sentinel's generated config in a temp dir. Returns
+ * once the replica is in sync and the sentinel knows it; everything is killed when the test ends.
+ *
+ * @example
+ *   const sentinel = await startRedisSentinel(t);
+ *   // gateway --redis sentinel.url ...
+ *   const promoted = await sentinel.failover();
+ */
+export async function startRedisSentinel(t: TestContext, masterName = 'infergate'): Promise<RedisSentinelFixture> {
+  const master = await startRedis(t, { spawn: true, args: ['--repl-diskless-sync-delay', '0'] });
+  const replica = await startRedis(t, { spawn: true, args: ['--repl-diskless-sync-delay', '0', '--replicaof', master.host, String(master.port)] });
+  const servers = [master, replica] as const;
+  const replicaClient = replica.client();
+  await waitUntil(async () => String(await replicaClient.call('INFO', 'replication')).includes('master_link_status:up'), 30_000, 'the replica to sync');
+
+  const dir = await mkdtemp(join(tmpdir(), 'infergate-sentinel-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  let sentinel: ChildProcess | undefined;
+  let port = 0;
+  for (let attempt = 0; attempt < 5 && sentinel === undefined; attempt++) {
+    port = await freePort();
+    const conf = join(dir, `sentinel-${port}.conf`);
+    await writeFile(conf, [
+      `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
+      `sentinel monitor ${masterName} ${master.host} ${master.port} 1`,
+      `sentinel down-after-milliseconds ${masterName} 1000`,
+      `sentinel failover-timeout ${masterName} 10000`,
+    ].join('\n'));
+    const proc = spawn(REDIS_SERVER, [conf, '--sentinel'], { stdio: 'ignore' });
+    if (await waitForPong(master.host, port, 10_000).then(() => true, () => false)) sentinel = proc;
+    else proc.kill('SIGKILL');
+  }
+  if (sentinel === undefined) throw new Error('could not start redis-server --sentinel');
+  const running = sentinel;
+  const stopSentinel = async (): Promise<void> => {
+    if (running.exitCode !== null || running.signalCode !== null) return;
+    const exited = once(running, 'exit');
+    running.kill('SIGKILL');
+    await exited;
+  };
+  t.after(stopSentinel);
+  const ask = new Redis({ host: master.host, port, lazyConnect: false });
+  ask.on('error', () => {});
+  t.after(() => ask.disconnect());
+  await waitUntil(async () => ((await ask.call('SENTINEL', 'REPLICAS', masterName)) as unknown[]).length === 1, 30_000, 'the sentinel to find the replica');
+
+  const masterNow = async (): Promise<RedisFixture> => {
+    const [, masterPort] = (await ask.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName)) as [string, string];
+    return servers.find((s) => s.port === Number(masterPort))!;
+  };
+  return {
+    servers,
+    sentinelPort: port,
+    masterName,
+    url: `redis+sentinel://${master.host}:${port}/${masterName}`,
+    master: masterNow,
+    failover: async (timeoutMs = 30_000) => {
+      const before = await masterNow();
+      const after = servers.find((s) => s !== before)!;
+      const afterClient = after.client();
+      // The replica must be in sync, or the sentinel refuses to promote it.
+      await waitUntil(async () => String(await afterClient.call('INFO', 'replication')).includes('master_link_status:up'), timeoutMs, 'the replica to be in sync');
+      await ask.call('SENTINEL', 'FAILOVER', masterName);
+      await waitUntil(async () => (await masterNow()) === after && ((await afterClient.call('ROLE')) as [string])[0] === 'master', timeoutMs, 'the sentinel failover');
+      return after;
+    },
+    stop: async () => {
+      await stopSentinel();
+      await Promise.all(servers.map((s) => s.stop()));
+    },
+  };
 }
