@@ -20,7 +20,7 @@
  *   const record = await store.get('4Fq0ZbW9xK2m'); // throws KeyStoreUnavailableError if Redis is down
  */
 import type { RedisOptions } from 'ioredis';
-import { closeRedis, connectRedis, type RedisClient } from '../../shared/redis/connect.ts';
+import { closeRedis, connectRedis, whenUsable, type RedisClient } from '../../shared/redis/connect.ts';
 import type { RedisTarget } from '../../shared/redis/topology.ts';
 import {
   InvalidationHub,
@@ -146,13 +146,7 @@ class RedisKeyStore implements KeyStore {
 
   /** Resolves when both connections are up, or after `timeoutMs`, whichever is first. */
   async connected(timeoutMs: number): Promise<void> {
-    const ready = (r: RedisClient): Promise<void> => (r.status === 'ready' ? Promise.resolve() : new Promise((resolve) => r.once('ready', () => resolve())));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all([ready(this.#client), ready(this.#subscriber)]),
-      new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs); }),
-    ]);
-    clearTimeout(timer);
+    await Promise.all([whenUsable(this.#client, timeoutMs), whenUsable(this.#subscriber, timeoutMs)]);
   }
 
   #keyOf(id: string): string {

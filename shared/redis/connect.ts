@@ -86,6 +86,17 @@ export function connectRedis(target: RedisTarget, options: RedisOptions = {}): R
 }
 
 /**
+ * Resolves once `client` takes commands — for a Cluster, once every master's connection is up too,
+ * since a fail-fast client refuses a command for a node still connecting — or after `timeoutMs`,
+ * whichever is first. For one-shot users (the CLI) whose first commands must not meet that window.
+ */
+export async function whenUsable(client: RedisClient, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const usable = (): boolean => client.status === 'ready' && (!(client instanceof Cluster) || client.nodes('master').every((node) => node.status === 'ready'));
+  while (!usable() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+/**
  * Closes politely (QUIT lets pending replies arrive) when connected, at once otherwise. The final
  * `disconnect` also closes what QUIT leaves open: a Sentinel client's connections to the sentinels
  * (its failover detector), which would keep the process alive.
