@@ -14,10 +14,13 @@ import { errorBody, InfergateError } from '../shared/errors.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { PACKAGE_VERSION } from '../shared/version.ts';
 import { buildGateway } from './app.ts';
-import { ConfigError, deepFreeze, parseGatewayConfig, readConfigFile, setPath } from './config/load.ts';
+import { describeTopology, topologyOf, type RedisTopology } from '../shared/redis/topology.ts';
+import { ConfigError, deepFreeze, overrideRedisUrl, parseGatewayConfig, readConfigFile, setPath } from './config/load.ts';
 import { applyReload } from './config/reload.ts';
 import { startDiscovery, type RunningDiscovery } from './upstreams/discovery/start-discovery.ts';
 import { startStrategyBroadcast, type StrategyBroadcast } from './config/strategy-broadcast.ts';
+import { inProcessGroup, leaveProcessGroup, onSiblingStrategy, tellPrimary } from './processes/messages.ts';
+import { runGatewayPrimary } from './processes/primary.ts';
 import type { KeyStore } from './auth/key-store.ts';
 import { openKeyStore } from './auth/open-key-store.ts';
 import { FailoverLimiter } from './throttle/failover-limiter.ts';
@@ -27,13 +30,16 @@ import { RedisLimiter } from './throttle/redis-limiter.ts';
 import type { GatewayConfig } from './config/schema.ts';
 
 export const GATEWAY_USAGE = `infergate gateway [--config <file>] [--port <p>] [--host <h>] [--admin-port <p>]
-                  [--workers <url,url,...>] [--strategy <name>] [--redis <url>] [--allow-anonymous]
+                  [--workers <url,url,...>] [--strategy <name>] [--redis <url>] [--processes <n>] [--allow-anonymous]
   The public endpoint: authenticates, throttles and balances inference requests across workers.
+  --redis: redis://host:port, redis+sentinel://host:26379,.../<master-name> or
+  redis+cluster://host:port,host:port (docs/redis.md). --processes: n gateway processes sharing
+  the ports (node:cluster; default 1); limits stay exact across them only with Redis.
   Flags override the environment (INFERGATE_ADMIN_TOKEN, INFERGATE_WORKERS, INFERGATE_PORT,
   INFERGATE_ADMIN_PORT, INFERGATE_JWT_SECRET, REDIS_URL), which overrides the config file.
   --allow-anonymous serves requests without credentials (local trials). See docs/configuration.md.`;
 
-const FLAG_PATHS: Record<string, string> = { port: 'listen.port', host: 'listen.host', 'admin-port': 'admin.port', strategy: 'balancing.strategy' };
+const FLAG_PATHS: Record<string, string> = { port: 'listen.port', host: 'listen.host', 'admin-port': 'admin.port', strategy: 'balancing.strategy', processes: 'processes' };
 
 /** Config file + environment + flags → validated, frozen config. Exported for `up` and tests. */
 export async function resolveGatewayConfig(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv): Promise<GatewayConfig> {
@@ -44,13 +50,13 @@ export async function resolveGatewayConfig(flags: Record<string, string | undefi
   if (env.INFERGATE_ADMIN_PORT) setPath(raw, 'admin.port', numeric(env.INFERGATE_ADMIN_PORT));
   if (env.INFERGATE_WORKERS) raw.workers = env.INFERGATE_WORKERS.split(',').filter(Boolean).map((url) => ({ url: url.trim() }));
   if (env.LOG_LEVEL) raw.logLevel = env.LOG_LEVEL;
-  if (env.REDIS_URL) setPath(raw, 'redis.url', env.REDIS_URL);
+  if (env.REDIS_URL) overrideRedisUrl(raw, env.REDIS_URL);
   if (env.INFERGATE_JWT_SECRET) applyJwtSecret(raw, env.INFERGATE_JWT_SECRET);
-  if (flags.redis !== undefined) setPath(raw, 'redis.url', flags.redis);
+  if (flags.redis !== undefined) overrideRedisUrl(raw, flags.redis);
   if (flags['allow-anonymous'] !== undefined) setPath(raw, 'auth.anonymous.enabled', true);
   for (const [flag, path] of Object.entries(FLAG_PATHS)) {
     const value = flags[flag];
-    if (value !== undefined) setPath(raw, path, path.endsWith('port') ? numeric(value) : value);
+    if (value !== undefined) setPath(raw, path, path.endsWith('port') || path === 'processes' ? numeric(value) : value);
   }
   if (flags.workers !== undefined) raw.workers = flags.workers.split(',').filter(Boolean).map((url) => ({ url: url.trim() }));
   return deepFreeze(parseGatewayConfig(raw, source));
@@ -72,7 +78,7 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
     args: argv,
     options: {
       config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, 'admin-port': { type: 'string' },
-      workers: { type: 'string' }, strategy: { type: 'string' }, redis: { type: 'string' }, 'allow-anonymous': { type: 'boolean' },
+      workers: { type: 'string' }, strategy: { type: 'string' }, redis: { type: 'string' }, processes: { type: 'string' }, 'allow-anonymous': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -94,10 +100,18 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
     throw err;
   }
   const logger = createLogger({ name: 'infergate-gateway', level: config.logLevel });
-  const shared = await openSharedState(config, logger);
+  const redis = topologyOf(config.redis);
+  if (config.processes > 1 && !inProcessGroup()) {
+    warnAboutPerProcessState(config, redis, logger);
+    return runGatewayPrimary({ count: config.processes, argv, env, logger });
+  }
+  const shared = await openSharedState(config, redis, logger);
   let broadcast: StrategyBroadcast | undefined;
   const gateway = buildGateway(config, {
     strategyChangedByAdmin: (strategy) => {
+      // Redis reaches every replica and sibling process; without it, the primary relays to siblings.
+      // The primary hears of it either way, for processes it starts later.
+      tellPrimary({ type: 'infergate:strategy', strategy, relay: broadcast === undefined });
       broadcast?.publish(strategy).catch((err: Error) => logger.warn({ err: err.message }, 'strategy change not broadcast to the other replicas'));
     },
     logger,
@@ -112,7 +126,7 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
   await gateway.start(); // static workers first: discovery never removes what config lists
   let discovery: RunningDiscovery;
   try {
-    discovery = await startDiscovery(config.discovery, { pool: gateway.pool, redisUrl: config.redis.url, logger });
+    discovery = await startDiscovery(config.discovery, { pool: gateway.pool, redisUrl: redis, logger });
   } catch (err) {
     console.error(`infergate gateway: ${(err as Error).message}`);
     gateway.close();
@@ -120,15 +134,15 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
     return 2;
   }
   await gateway.pool.checkAll(); // so the first requests also find discovered workers
-  if (config.redis.url !== undefined) {
-    broadcast = await startStrategyBroadcast(config.redis.url, (strategy) => {
-      try {
-        gateway.setStrategy(strategy, 'another replica');
-      } catch (err) {
-        logger.warn({ strategy, err: (err as Error).message }, 'ignored a broadcast strategy this gateway does not know');
-      }
-    }, logger);
-  }
+  const applyStrategyFrom = (who: string) => (strategy: string): void => {
+    try {
+      gateway.setStrategy(strategy, who);
+    } catch (err) {
+      logger.warn({ strategy, err: (err as Error).message }, 'ignored a broadcast strategy this gateway does not know');
+    }
+  };
+  if (redis !== undefined) broadcast = await startStrategyBroadcast(redis, applyStrategyFrom('another replica'), logger);
+  const stopFollowingSiblings = inProcessGroup() ? onSiblingStrategy(applyStrategyFrom('a sibling process')) : () => undefined;
 
   const serverOptions = {
     maxHeaderSize: config.limits.maxHeaderBytes,
@@ -147,6 +161,7 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
   const publicUrl = await listen(publicServer, config.listen.port, config.listen.host, tls ? 'https' : 'http');
   const adminUrl = await listen(adminServer, config.admin.port, config.admin.host, 'http');
   logger.info({ url: publicUrl, admin: adminUrl, strategy: gateway.strategy, workers: gateway.pool.list().map((u) => u.url.origin) }, 'gateway listening');
+  tellPrimary({ type: 'infergate:listening', url: publicUrl, admin: adminUrl });
 
   let current = config;
   const reload = async (why: string): Promise<void> => {
@@ -178,23 +193,31 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
     const stop = (signal: string): void => {
       if (stopping) return;
       stopping = true;
-      logger.info({ signal }, 'gateway draining: no new connections, in-flight requests finish');
+      logger.info({ signal, drainMs: config.timeouts.drainMs }, 'gateway draining: no new connections, in-flight requests finish');
       if (flags.config !== undefined) unwatchFile(flags.config);
-      const closed = Promise.all([publicServer, adminServer].map((s) => new Promise<void>((r) => s.close(() => r()))));
-      publicServer.closeIdleConnections();
-      adminServer.closeIdleConnections();
+      stopFollowingSiblings();
+      const servers = [publicServer, adminServer];
+      const closed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+      // A keep-alive connection would otherwise stay open (idle) after its last response until the
+      // client or keepAliveMs closes it: answer with `Connection: close` from now on and close idle
+      // ones as they become idle, so the drain ends when the last in-flight request does.
+      for (const server of servers) server.prependListener('request', (_req, res) => { res.shouldKeepAlive = false; });
+      const closeIdle = (): void => servers.forEach((s) => s.closeIdleConnections());
+      closeIdle();
+      const idleSweep = setInterval(closeIdle, 50);
       const force = setTimeout(() => {
-        publicServer.closeAllConnections();
-        adminServer.closeAllConnections();
-      }, config.timeouts.requestMs);
-      force.unref();
+        logger.warn({ drainMs: config.timeouts.drainMs }, 'drain timeout: closing the connections still open');
+        servers.forEach((s) => s.closeAllConnections());
+      }, config.timeouts.drainMs);
       void closed.then(async () => {
         clearTimeout(force);
+        clearInterval(idleSweep);
         await discovery.stop();
         await broadcast?.close();
         gateway.close();
         await shared.close();
         logger.info('gateway stopped');
+        leaveProcessGroup();
         resolve();
       });
     };
@@ -202,6 +225,16 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
     process.on('SIGINT', () => stop('SIGINT'));
   });
   return 0;
+}
+
+/** Logged by the primary of `--processes <n>`: what is per process rather than shared. */
+function warnAboutPerProcessState(config: GatewayConfig, redis: RedisTopology | undefined, logger: Logger): void {
+  if (redis === undefined && config.throttle.enabled) {
+    logger.warn({ processes: config.processes }, `rate-limit buckets are in memory, one set per process: a principal gets up to ${config.processes} times its plan. Configure Redis for exact limits`);
+  }
+  if (['least-connections', 'peak-ewma'].includes(config.balancing.strategy)) {
+    logger.info({ strategy: config.balancing.strategy }, 'in-flight counts are per process: each process balances on its own share of the load (p2c copes best)');
+  }
 }
 
 interface SharedState {
@@ -212,24 +245,23 @@ interface SharedState {
 }
 
 /**
- * The key store and rate limiter: in Redis when `redis.url` is set (shared by every replica), else
+ * The key store and rate limiter: in Redis when one is configured (shared by every replica), else
  * embedded — keys in a local file, buckets in memory — which is logged, so nobody runs several
  * replicas on embedded state by mistake.
  */
-async function openSharedState(config: GatewayConfig, logger: Logger): Promise<SharedState> {
-  const url = config.redis.url;
+async function openSharedState(config: GatewayConfig, redis: RedisTopology | undefined, logger: Logger): Promise<SharedState> {
   const state: SharedState = { keyStore: undefined, limiter: undefined, onFallback: () => undefined, close: async () => undefined };
   if (config.auth.apiKeys.enabled) {
-    state.keyStore = await openKeyStore(url !== undefined ? { kind: 'redis', url } : { kind: 'file', path: resolve(config.auth.apiKeys.file) }, {
+    state.keyStore = await openKeyStore(redis !== undefined ? { kind: 'redis', url: redis } : { kind: 'file', path: resolve(config.auth.apiKeys.file) }, {
       onError: (err: Error) => logger.warn({ err: err.message }, 'API-key store problem'),
     });
   }
   let redisLimiter: RedisLimiter | undefined;
   if (config.throttle.enabled) {
-    if (url === undefined) {
+    if (redis === undefined) {
       state.limiter = new MemoryLimiter();
     } else {
-      redisLimiter = new RedisLimiter({ url, deadlineMs: config.redis.decisionDeadlineMs, onConnectionError: (err) => logger.debug({ err: err.message }, 'rate-limit Redis connection error') });
+      redisLimiter = new RedisLimiter({ url: redis, deadlineMs: config.redis.decisionDeadlineMs, onConnectionError: (err) => logger.debug({ err: err.message }, 'rate-limit Redis connection error') });
       state.limiter = new FailoverLimiter(redisLimiter, {
         policy: config.throttle.onStoreFailure,
         onFallback: () => state.onFallback(),
@@ -240,9 +272,9 @@ async function openSharedState(config: GatewayConfig, logger: Logger): Promise<S
       });
     }
   }
-  logger.info(url === undefined
+  logger.info(redis === undefined
     ? { keys: config.auth.apiKeys.enabled ? resolve(config.auth.apiKeys.file) : 'disabled', buckets: 'memory' }
-    : { redis: url.replace(/\/\/[^@]*@/, '//***@'), onStoreFailure: config.throttle.onStoreFailure }, url === undefined ? 'embedded state: API keys in a local file, rate-limit buckets in memory (one replica only)' : 'shared state in Redis');
+    : { redis: describeTopology(redis), onStoreFailure: config.throttle.onStoreFailure }, redis === undefined ? 'embedded state: API keys in a local file, rate-limit buckets in memory (one replica only)' : 'shared state in Redis');
   state.close = async () => {
     await state.keyStore?.close();
     await redisLimiter?.close();

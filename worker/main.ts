@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createLogger } from '../shared/logger.ts';
+import { parseRedisUrl } from '../shared/redis/topology.ts';
 import { PACKAGE_VERSION } from '../shared/version.ts';
 import { buildWorker } from './app.ts';
 import { WorkerConfigSchema } from './config.ts';
@@ -18,6 +19,8 @@ export const WORKER_USAGE = `infergate worker --models <dir> [--port <p>] [--hos
                  [--register <redis-url> [--advertise-url <url>] [--heartbeat-ms 2000] [--registry-ttl-ms 6000] [--capacity <n>]]
   Serves the ONNX models under <dir> (<dir>/<name>/<version>/model.onnx) over the Open Inference
   Protocol v2 and TF-Serving REST. Defaults: --port 9001 --host 127.0.0.1. LOG_LEVEL sets the log level.
+  --register takes redis://host:port, redis+sentinel://host:26379,.../<master-name> or
+  redis+cluster://host:port,host:port (docs/redis.md).
   SIGTERM drains: readiness fails at once (a registered worker withdraws), the listener closes after
   --drain-delay-ms (default 0; at least 1000 with --register),
   in-flight requests finish within --drain-timeout-ms (default 30000), then the process exits.`;
@@ -73,6 +76,14 @@ export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process
   if (!parsed.success) {
     console.error(`infergate worker: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     return 2;
+  }
+  if (parsed.data.registerUrl !== undefined) {
+    try {
+      parseRedisUrl(parsed.data.registerUrl);
+    } catch (err) {
+      console.error(`infergate worker: --register: ${(err as Error).message}`);
+      return 2;
+    }
   }
   const config = Object.freeze(parsed.data);
   const logger = createLogger({ name: 'infergate-worker', level: env.LOG_LEVEL });

@@ -27,16 +27,18 @@
  */
 import { waitForEvent } from '../shared/wait-for-event.ts';
 import { networkInterfaces } from 'node:os';
-import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import { connectRedis, type RedisClient } from '../shared/redis/connect.ts';
+import type { RedisTarget } from '../shared/redis/topology.ts';
 import type { Logger } from '../shared/logger.ts';
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_REGISTRY_TTL_MS, registryKeys, type RegistryKeys } from '../shared/registry/keys.ts';
 import { encodeMessage, encodeRecord, isValidWorkerId, originOf, type WorkerRecord } from '../shared/registry/record.ts';
 
 export interface WorkerRegistrationOptions {
-  /** redis://[user:password@]host:port[/db] or rediss://; or give `client`. */
-  redisUrl?: string;
+  /** Where Redis is: a URL of any form in shared/redis/topology.ts (one node, Sentinel, Cluster) or a topology; or give `client`. */
+  redisUrl?: RedisTarget;
   /** A client made by the caller (e.g. an ioredis Cluster); `withdraw` leaves it connected. */
-  client?: Redis | Cluster;
+  client?: RedisClient;
   /** The worker's id: its record key. Letters, digits and `_.:@/+=-`, at most 128. */
   workerId: string;
   /** The URL gateways use to reach this worker (its origin is kept), e.g. http://10.0.0.7:9001 */
@@ -91,7 +93,7 @@ export type RegistrationState = 'idle' | 'registered' | 'failing' | 'withdrawn';
 export class WorkerRegistration {
   readonly #options: WorkerRegistrationOptions;
   readonly #keys: RegistryKeys;
-  readonly #client: Redis | Cluster;
+  readonly #client: RedisClient;
   readonly #ownsClient: boolean;
   readonly #url: string;
   readonly #heartbeatMs: number;
@@ -132,13 +134,14 @@ export class WorkerRegistration {
     this.#startedAt = options.startedAt ?? this.#now();
     this.#logger = options.logger.child({ component: 'registration' });
     this.#ownsClient = options.client === undefined;
-    this.#client = options.client ?? new Redis(options.redisUrl!, {
+    this.#client = options.client ?? connectRedis(options.redisUrl!, {
       ...options.redisOptions,
       enableOfflineQueue: false, // disconnected: a beat fails now and the next one retries
       commandTimeout: Math.min(options.commandTimeoutMs ?? 1000, this.#heartbeatMs),
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       connectTimeout: 1000,
+      connectionName: 'infergate:worker-registration',
       retryStrategy: (times) => Math.min(times * 100, 1000), // reconnect for ever, at most every second
     });
     this.#client.on('error', (err: Error) => this.#logger.debug({ err: err.message }, 'registry Redis connection error'));

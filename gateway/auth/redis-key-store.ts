@@ -19,7 +19,9 @@
  *   const store = await openRedisKeyStore({ url: 'redis://127.0.0.1:6379' });
  *   const record = await store.get('4Fq0ZbW9xK2m'); // throws KeyStoreUnavailableError if Redis is down
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import { closeRedis, connectRedis, whenUsable, type RedisClient } from '../../shared/redis/connect.ts';
+import type { RedisTarget } from '../../shared/redis/topology.ts';
 import {
   InvalidationHub,
   KeyStateError,
@@ -40,8 +42,8 @@ import {
 export const DEFAULT_REDIS_KEY_PREFIX = '{infergate}:';
 
 export interface RedisKeyStoreOptions extends KeyStoreOptions {
-  /** redis://[user:password@]host:port[/db] or rediss:// */
-  url: string;
+  /** Where Redis is: a URL of any form in shared/redis/topology.ts (one node, Sentinel, Cluster) or a topology. */
+  url: RedisTarget;
   /** Prefix of every key and of the channel; keep a `{hash tag}` in it for Redis Cluster. Default `{infergate}:`. */
   keyPrefix?: string;
   /** A command not answered within this fails (KeyStoreUnavailableError). Default 150 ms. */
@@ -95,8 +97,8 @@ export async function openRedisKeyStore(options: RedisKeyStoreOptions): Promise<
 }
 
 class RedisKeyStore implements KeyStore {
-  readonly #client: Redis;
-  readonly #subscriber: Redis;
+  readonly #client: RedisClient;
+  readonly #subscriber: RedisClient;
   readonly #prefix: string;
   readonly #channel: string;
   readonly #now: () => number;
@@ -108,22 +110,27 @@ class RedisKeyStore implements KeyStore {
 
   constructor(options: RedisKeyStoreOptions) {
     this.#prefix = options.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
+    // Without a hash tag a record's hash and the index land in different Cluster slots, where the
+    // MULTI and scripts below are refused (CROSSSLOT).
+    if (!/\{[^{}]+\}/.test(this.#prefix)) throw new TypeError(`key prefix '${this.#prefix}' needs a {hash tag}, e.g. '{infergate}:'`);
     this.#channel = `${this.#prefix}keys:invalidate`;
     this.#now = options.now ?? Date.now;
     this.#onError = options.onError ?? (() => {});
-    this.#client = new Redis(options.url, {
+    const failFast: RedisOptions = {
       ...options.redisOptions,
       commandTimeout: options.commandTimeoutMs ?? 150,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       connectTimeout: options.redisOptions?.connectTimeout ?? 1000,
+      connectionName: 'infergate:key-store',
       retryStrategy: (times) => Math.min(50 * times, 1000),
-    });
+    };
+    this.#client = connectRedis(options.url, failFast);
     this.#client.defineCommand('infergateRevokeKey', { numberOfKeys: 1, lua: REVOKE_LUA });
     this.#client.defineCommand('infergateRotateKey', { numberOfKeys: 3, lua: ROTATE_LUA });
     this.#client.defineCommand('infergateTouchKey', { numberOfKeys: 1, lua: TOUCH_LUA });
     // The subscriber may queue its SUBSCRIBE until connected; it is never on a request's path.
-    this.#subscriber = this.#client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined, maxRetriesPerRequest: null });
+    this.#subscriber = connectRedis(options.url, { ...failFast, enableOfflineQueue: true, commandTimeout: undefined, maxRetriesPerRequest: null, connectionName: 'infergate:key-store-subscriber' });
     for (const connection of [this.#client, this.#subscriber]) connection.on('error', (err: Error) => this.#onError(err));
     this.#subscriber.on('message', (channel: string, id: string) => {
       if (channel === this.#channel) this.#hub.emit(id === '' ? undefined : id);
@@ -139,13 +146,7 @@ class RedisKeyStore implements KeyStore {
 
   /** Resolves when both connections are up, or after `timeoutMs`, whichever is first. */
   async connected(timeoutMs: number): Promise<void> {
-    const ready = (r: Redis): Promise<void> => (r.status === 'ready' ? Promise.resolve() : new Promise((resolve) => r.once('ready', () => resolve())));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all([ready(this.#client), ready(this.#subscriber)]),
-      new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs); }),
-    ]);
-    clearTimeout(timer);
+    await Promise.all([whenUsable(this.#client, timeoutMs), whenUsable(this.#subscriber, timeoutMs)]);
   }
 
   #keyOf(id: string): string {
@@ -231,9 +232,7 @@ class RedisKeyStore implements KeyStore {
     await this.#touches.stop();
     this.#closed = true;
     this.#subscriber.disconnect();
-    // QUIT lets pending replies arrive; without a connection it would only wait for the command timeout.
-    if (this.#client.status === 'ready') await this.#client.quit().catch(() => this.#client.disconnect());
-    else this.#client.disconnect();
+    await closeRedis(this.#client);
   }
 
   async #writeTouches(touches: ReadonlyMap<string, number>): Promise<void> {

@@ -54,6 +54,17 @@ export function setPath(target: Record<string, unknown>, path: string, value: un
   node[keys[keys.length - 1]!] = value;
 }
 
+/**
+ * REDIS_URL or a --redis flag: the URL replaces whichever of redis.url, redis.sentinel and
+ * redis.cluster the file gave, as an override should (the schema refuses more than one).
+ */
+export function overrideRedisUrl(raw: Record<string, unknown>, url: string): void {
+  const redis = raw.redis !== null && typeof raw.redis === 'object' ? { ...(raw.redis as Record<string, unknown>) } : {};
+  delete redis.sentinel;
+  delete redis.cluster;
+  raw.redis = { ...redis, url };
+}
+
 export function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object') {
     for (const child of Object.values(value)) deepFreeze(child);

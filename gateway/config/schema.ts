@@ -4,6 +4,7 @@
  * Validated once at boot and frozen; gateway/main.ts applies environment overrides before that.
  */
 import { z } from 'zod';
+import { parseNode, parseRedisUrl } from '../../shared/redis/topology.ts';
 import { STRATEGY_NAMES } from '../balancing/registry.ts';
 
 const WorkerSchema = z.strictObject({
@@ -55,6 +56,43 @@ const DnsDiscoverySchema = z.strictObject({
   timeoutMs: z.number().int().min(10).default(2000),
   weight: z.number().positive().max(1000).default(1),
 }).refine((d) => d.srv || d.port !== undefined, { message: 'a DNS entry needs a port unless srv is true', path: ['port'] });
+
+/** A string that `parse` accepts; its error message becomes the config error. */
+function parsedBy(parse: (text: string) => unknown): z.ZodString {
+  return z.string().superRefine((text, ctx) => {
+    try {
+      parse(text);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
+}
+
+const HostPortSchema = parsedBy((text) => parseNode(text, 6379));
+
+/** `redis.sentinel`: a master found through Sentinel. */
+export const RedisSentinelSchema = z.strictObject({
+  /** The master's name in the sentinels' configuration. */
+  name: z.string().min(1),
+  /** Sentinels to ask for the master, host:port. */
+  nodes: z.array(HostPortSchema).min(1),
+  /** The master's (and replicas') ACL user and password. */
+  username: z.string().optional(),
+  password: z.string().optional(),
+  /** The sentinels' own password, when they have one. */
+  sentinelPassword: z.string().optional(),
+  db: z.number().int().min(0).max(15).default(0),
+  tls: z.boolean().default(false),
+});
+
+/** `redis.cluster`: a Redis Cluster. */
+export const RedisClusterSchema = z.strictObject({
+  /** A few cluster nodes to discover the rest from, host:port. */
+  nodes: z.array(HostPortSchema).min(1),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  tls: z.boolean().default(false),
+});
 
 const REGISTRY_DEFAULTS = { enabled: false, namespace: 'infergate', resyncMs: 1000, ttlMs: 6000, weightByCapacity: false };
 
@@ -114,7 +152,9 @@ export const GatewayConfigSchema = z.strictObject({
     clientRequestMs: z.number().int().min(100).default(60_000),
     clientHeadersMs: z.number().int().min(100).default(10_000),
     keepAliveMs: z.number().int().min(100).default(65_000),
-  }).default({ requestMs: 30_000, connectMs: 1000, clientRequestMs: 60_000, clientHeadersMs: 10_000, keepAliveMs: 65_000 }),
+    /** After SIGTERM, how long requests in flight may take to finish before their connections are closed. */
+    drainMs: z.number().int().min(0).default(30_000),
+  }).default({ requestMs: 30_000, connectMs: 1000, clientRequestMs: 60_000, clientHeadersMs: 10_000, keepAliveMs: 65_000, drainMs: 30_000 }),
   limits: z.strictObject({
     bodyBytes: z.number().int().positive().default(64 * 1024 * 1024),
     /** In-flight requests per worker per gateway process; over it, the worker is not a candidate. */
@@ -145,12 +185,20 @@ export const GatewayConfigSchema = z.strictObject({
     }).default(REGISTRY_DEFAULTS),
     dns: z.array(DnsDiscoverySchema).default([]),
   }).default({ registry: REGISTRY_DEFAULTS, dns: [] }),
-  /** Shared state for several gateway replicas; absent = embedded mode (keys in a file, buckets in memory). */
+  /**
+   * Shared state for several gateway replicas, on one Redis node, a Sentinel-watched master or a
+   * Redis Cluster (at most one of url / sentinel / cluster; docs/redis.md); none = embedded mode
+   * (keys in a file, buckets in memory).
+   */
   redis: z.strictObject({
-    /** redis://[user:password@]host:port[/db]; REDIS_URL overrides it. */
-    url: z.string().optional(),
+    /** redis://, rediss://, redis+sentinel:// or redis+cluster:// (shared/redis/topology.ts); REDIS_URL overrides it. */
+    url: parsedBy(parseRedisUrl).optional(),
+    sentinel: RedisSentinelSchema.optional(),
+    cluster: RedisClusterSchema.optional(),
     /** Longest a rate-limit decision waits for Redis before `throttle.onStoreFailure` applies. */
     decisionDeadlineMs: z.number().int().min(1).max(1000).default(50),
+  }).refine((r) => [r.url, r.sentinel, r.cluster].filter((v) => v !== undefined).length <= 1, {
+    message: 'give one of redis.url, redis.sentinel or redis.cluster',
   }).default({ decisionDeadlineMs: 50 }),
   auth: z.strictObject({
     anonymous: z.strictObject({
@@ -200,6 +248,11 @@ export const GatewayConfigSchema = z.strictObject({
     /** Redis unreachable or slow: `open` = fall back to a local bucket (logged, counted); `closed` = 503. */
     onStoreFailure: z.enum(['open', 'closed']).default('open'),
   }).default({ enabled: true, plans: {}, perModel: false, cost: 'request', onStoreFailure: 'open' }),
+  /**
+   * Gateway processes sharing the public and admin ports (node:cluster); `--processes` overrides it.
+   * Above 1, rate limits are exact only with Redis, and in-flight counts are per process.
+   */
+  processes: z.number().int().min(1).max(64).default(1),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

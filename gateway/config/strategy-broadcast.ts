@@ -4,8 +4,9 @@
  * applies it. Each replica's config file stays its starting point; a file reload or SIGHUP changes
  * only that replica, as an operator editing one file would expect.
  */
-import { Redis } from 'ioredis';
 import type { Logger } from '../../shared/logger.ts';
+import { connectRedis } from '../../shared/redis/connect.ts';
+import type { RedisTarget } from '../../shared/redis/topology.ts';
 
 export const STRATEGY_CHANNEL = 'infergate:config:strategy';
 
@@ -14,10 +15,11 @@ export interface StrategyBroadcast {
   close(): Promise<void>;
 }
 
-export async function startStrategyBroadcast(url: string, apply: (strategy: string) => void, logger: Logger): Promise<StrategyBroadcast> {
+/** Subscribes to the channel on `redis` (any topology: Cluster pub/sub reaches every node) and calls `apply` for each change. */
+export async function startStrategyBroadcast(redis: RedisTarget, apply: (strategy: string) => void, logger: Logger): Promise<StrategyBroadcast> {
   const options = { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: (times: number) => Math.min(times * 100, 1000), lazyConnect: true };
-  const publisher = new Redis(url, options);
-  const subscriber = new Redis(url, { ...options, enableOfflineQueue: true }); // resubscribes itself after a reconnect
+  const publisher = connectRedis(redis, { ...options, connectionName: 'infergate:strategy-publisher' });
+  const subscriber = connectRedis(redis, { ...options, enableOfflineQueue: true, connectionName: 'infergate:strategy-subscriber' }); // resubscribes itself after a reconnect
   for (const client of [publisher, subscriber]) client.on('error', (err: Error) => logger.debug({ err: err.message }, 'strategy broadcast: Redis error'));
   subscriber.on('message', (_channel: string, message: string) => {
     try {

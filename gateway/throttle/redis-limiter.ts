@@ -26,7 +26,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import { closeRedis, connectRedis, type RedisClient } from '../../shared/redis/connect.ts';
+import type { RedisTarget } from '../../shared/redis/topology.ts';
 import { StoreUnavailableError, validateTake, type Decision, type RateLimiter, type RatePlan } from './limiter.ts';
 import { DEFAULT_MAX_TTL_MS } from './memory-limiter.ts';
 
@@ -34,10 +36,13 @@ const TOKEN_BUCKET_LUA = readFileSync(new URL('./token-bucket.lua', import.meta.
 const COMMAND = 'infergateTokenBucket';
 
 export interface RedisLimiterOptions {
-  /** Redis URL: the limiter opens (and closes) its own connection with `limiterRedisOptions`. */
-  url?: string;
+  /**
+   * Where Redis is (a URL of any form in shared/redis/topology.ts — one node, Sentinel, Cluster — or
+   * a topology): the limiter opens (and closes) its own connection with `limiterRedisOptions`.
+   */
+  url?: RedisTarget;
   /** Or a client made by the caller (ideally with `limiterRedisOptions`); `close` leaves it open. */
-  client?: Redis;
+  client?: RedisClient;
   /** The decision deadline: the longest `take` waits for Redis; default 50 ms. */
   deadlineMs?: number;
   /** Longest life of a bucket key (caps the TTL of a plan with no or a very slow refill); default 24 h. */
@@ -50,7 +55,7 @@ export interface RedisLimiterOptions {
 
 /**
  * ioredis options under which no command outlives the deadline.
- * @example new Redis(url, limiterRedisOptions(50))
+ * @example connectRedis(url, limiterRedisOptions(50))
  */
 export function limiterRedisOptions(deadlineMs: number): RedisOptions {
   return {
@@ -62,17 +67,18 @@ export function limiterRedisOptions(deadlineMs: number): RedisOptions {
     autoResendUnfulfilledCommands: false, // nor resend them after a reconnect (they were decided already)
     enableAutoPipelining: false, // measured: more CPU and less throughput for EVALSHA
     connectTimeout: 1000,
+    connectionName: 'infergate:rate-limiter', // names the connection in CLIENT LIST
     retryStrategy: (times) => Math.min(times * 50, 500), // keep reconnecting, at most every 0.5 s
   };
 }
 
 type TokenBucketReply = [number, number, number, number];
-type WithCommand = Redis & {
+type WithCommand = RedisClient & {
   [COMMAND](key: string, rate: number, burst: number, cost: number, maxTtlMs: number): Promise<TokenBucketReply>;
 };
 
 export class RedisLimiter implements RateLimiter {
-  readonly client: Redis;
+  readonly client: RedisClient;
   private readonly ownsClient: boolean;
   private readonly deadlineMs: number;
   private readonly maxTtlMs: number;
@@ -87,7 +93,7 @@ export class RedisLimiter implements RateLimiter {
       this.client = options.client;
       this.ownsClient = false;
     } else {
-      this.client = new Redis(options.url!, { ...options.redisOptions, ...limiterRedisOptions(this.deadlineMs) });
+      this.client = connectRedis(options.url!, { ...options.redisOptions, ...limiterRedisOptions(this.deadlineMs) });
       this.ownsClient = true;
       // Without a listener ioredis prints every connection error; failures surface through take().
       this.client.on('error', options.onConnectionError ?? (() => {}));
@@ -134,11 +140,6 @@ export class RedisLimiter implements RateLimiter {
 
   /** Closes the connection the limiter opened (not a client it was given). */
   async close(): Promise<void> {
-    if (!this.ownsClient) return;
-    try {
-      await this.client.quit();
-    } catch {
-      this.client.disconnect(); // not connected: quit cannot be sent
-    }
+    if (this.ownsClient) await closeRedis(this.client);
   }
 }

@@ -1,7 +1,7 @@
 /**
  * `infergate keys create|list|revoke|rotate`: API-key management against the same store the gateway
  * uses (gateway/auth/open-key-store.ts decides which: --file, --redis, or the --config file's
- * `redis.url` / `auth.apiKeys.file`, else `.infergate/keys.json`). A new key's secret is printed once
+ * `redis.url` / `redis.sentinel` / `redis.cluster` / `auth.apiKeys.file`, else `.infergate/keys.json`). A new key's secret is printed once
  * and never stored; only its SHA-256 is.
  */
 import { parseArgs } from 'node:util';
@@ -17,6 +17,8 @@ export const KEYS_USAGE = `infergate keys <command> [store] [options]
                               a new key replaces <id>; <id> keeps working for the grace period (default 24h)
 store: --file <path> | --redis <url> | --config <gateway config>
        (default: REDIS_URL when set, else .infergate/keys.json — the store the gateway uses)
+       <url>: redis://host:port, redis+sentinel://host:26379,.../<master-name> or
+       redis+cluster://host:port,host:port (docs/redis.md)
 durations: 90s, 15m, 12h, 30d, 2w`;
 
 const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -41,13 +43,18 @@ export async function storeLocationFromFlags(flags: { file?: string; redis?: str
   const { keyStoreLocation } = await import('../../gateway/auth/open-key-store.ts');
   if ([flags.file, flags.redis, flags.config].filter((f) => f !== undefined).length > 1) throw new UsageError('give one of --file, --redis, --config');
   if (flags.file !== undefined) return keyStoreLocation({ auth: { apiKeys: { file: flags.file } } }, cwd);
-  if (flags.redis !== undefined) return { kind: 'redis', url: flags.redis };
-  let raw: Record<string, unknown> = {};
-  if (flags.config !== undefined) {
-    const { readConfigFile } = await import('../../gateway/config/load.ts');
-    raw = ((await readConfigFile(flags.config)) ?? {}) as Record<string, unknown>;
+  if (flags.redis !== undefined) {
+    const { parseRedisUrl } = await import('../redis/topology.ts');
+    try {
+      parseRedisUrl(flags.redis);
+    } catch (err) {
+      throw new UsageError(`--redis: ${(err as Error).message}`);
+    }
+    return { kind: 'redis', url: flags.redis };
   }
-  if (env.REDIS_URL) raw = { ...raw, redis: { ...(raw.redis as object | undefined), url: env.REDIS_URL } };
+  const { overrideRedisUrl, readConfigFile } = await import('../../gateway/config/load.ts');
+  const raw = (flags.config !== undefined ? (await readConfigFile(flags.config)) ?? {} : {}) as Record<string, unknown>;
+  if (env.REDIS_URL) overrideRedisUrl(raw, env.REDIS_URL);
   return keyStoreLocation(raw, cwd);
 }
 

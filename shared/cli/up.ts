@@ -10,17 +10,20 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { keyStoreLocation, openKeyStore } from '../../gateway/auth/open-key-store.ts';
-import { readConfigFile } from '../../gateway/config/load.ts';
+import { overrideRedisUrl, readConfigFile } from '../../gateway/config/load.ts';
 import { runGateway } from '../../gateway/main.ts';
 import { WorkerSupervisor } from './supervisor.ts';
 
 export const UP_USAGE = `infergate up [--port 8080] [--admin-port 8081] [--workers <n>] [--models <dir>] [--config <file>] [--host 127.0.0.1]
-  A gateway and <n> local workers (default: one per CPU core, at least 2) serving <dir> (default: the demo models).`;
+            [--redis <url>] [--gateway-processes <n>]
+  A gateway and <n> local workers (default: one per CPU core, at least 2) serving <dir> (default: the demo models).
+  --redis shares keys and buckets through Redis (any form of docs/redis.md); --gateway-processes runs
+  the gateway as n processes on the same ports (infergate gateway --processes).`;
 
 /** Creates an API key in the store the gateway will use (the local key file, or Redis). */
 async function createLocalKey(configPath: string | undefined, env: NodeJS.ProcessEnv): Promise<string> {
-  const raw = (configPath === undefined ? {} : await readConfigFile(configPath)) as Record<string, unknown>;
-  if (env.REDIS_URL) raw.redis = { ...(raw.redis as object | undefined), url: env.REDIS_URL };
+  const raw = ((configPath === undefined ? {} : await readConfigFile(configPath)) ?? {}) as Record<string, unknown>;
+  if (env.REDIS_URL) overrideRedisUrl(raw, env.REDIS_URL);
   const store = await openKeyStore(keyStoreLocation(raw, process.cwd()));
   try {
     return (await store.create({ name: `infergate up ${new Date().toISOString()}`, models: '*' })).key;
@@ -34,7 +37,8 @@ export async function runUp(argv: string[], env: NodeJS.ProcessEnv = process.env
     args: argv,
     options: {
       port: { type: 'string', default: '8080' }, 'admin-port': { type: 'string', default: '8081' }, host: { type: 'string', default: '127.0.0.1' },
-      workers: { type: 'string' }, models: { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      workers: { type: 'string' }, models: { type: 'string' }, config: { type: 'string' }, redis: { type: 'string' },
+      'gateway-processes': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
@@ -53,8 +57,13 @@ export async function runUp(argv: string[], env: NodeJS.ProcessEnv = process.env
   const urls = await supervisor.start();
 
   const adminToken = env.INFERGATE_ADMIN_TOKEN ?? randomBytes(18).toString('base64url');
-  const apiKey = await createLocalKey(values.config, env);
-  const gatewayArgs = ['--port', values.port!, '--admin-port', values['admin-port']!, '--host', values.host!, '--workers', urls.join(','), ...(values.config ? ['--config', values.config] : [])];
+  const apiKey = await createLocalKey(values.config, values.redis === undefined ? env : { ...env, REDIS_URL: values.redis });
+  const gatewayArgs = [
+    '--port', values.port!, '--admin-port', values['admin-port']!, '--host', values.host!, '--workers', urls.join(','),
+    ...(values.config ? ['--config', values.config] : []),
+    ...(values.redis ? ['--redis', values.redis] : []),
+    ...(values['gateway-processes'] ? ['--processes', values['gateway-processes']] : []),
+  ];
   const shownHost = values.host === '0.0.0.0' ? '127.0.0.1' : values.host!;
   // The gateway's own handlers drain it; the workers are told to stop after it (and not restarted
   // if the signal reached them first, as Ctrl-C does for the whole process group).

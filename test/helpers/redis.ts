@@ -20,12 +20,17 @@
  *     await redis.kill();
  *   });
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { Redis, type RedisOptions } from 'ioredis';
+import { promisify } from 'node:util';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+
+const execFileAsync = promisify(execFile);
 
 export interface RedisFixture {
   /** `redis://127.0.0.1:<port>` (or `REDIS_URL`). */
@@ -255,4 +260,243 @@ function pingOnce(host: string, port: number): Promise<boolean> {
       if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
     });
   });
+}
+
+export interface RedisClusterFixture {
+  /** Every node (masters first, as created), each a controllable single-server fixture. */
+  readonly nodes: readonly RedisFixture[];
+  /** `redis+cluster://127.0.0.1:<p1>,...`: what the gateway, worker and CLI accept. */
+  readonly url: string;
+  /** A new ioredis Cluster client (error listener attached), disconnected on `stop`. */
+  client(options?: ClusterOptions): Cluster;
+  /** The nodes that are masters now. */
+  masters(): Promise<RedisFixture[]>;
+  /** The node serving `key`'s hash slot as master now. */
+  masterOf(key: string): Promise<RedisFixture>;
+  /** Waits until a node other than `dead` serves `key`'s slot and the cluster state is ok again. */
+  waitForPromotion(key: string, dead: RedisFixture, timeoutMs?: number): Promise<RedisFixture>;
+  stop(): Promise<void>;
+}
+
+export interface StartRedisClusterOptions {
+  /** Masters; each gets `replicasPerMaster` replicas. Default 3. */
+  masters?: number;
+  /** Default 1, so killing a master promotes its replica. */
+  replicasPerMaster?: number;
+  /** `cluster-node-timeout`: how long a node may be unreachable before a failover; default 1000 ms. */
+  nodeTimeoutMs?: number;
+}
+
+const REDIS_CLI = process.env.REDIS_CLI ?? 'redis-cli';
+
+/**
+ * A local Redis Cluster for the test (`redis-server --cluster-enabled yes` per node, then
+ * `redis-cli --cluster create`): 3 masters + 3 replicas by default, persistence off, a short node
+ * timeout so a killed master's replica is promoted within seconds. `cluster-require-full-coverage
+ * no`: while one master is down the others keep serving their slots, as production clusters should
+ * be run for infergate (docs/redis.md). Every node is killed when the test ends, pass or fail.
+ * Always spawned, whatever REDIS_URL says.
+ *
+ * @example
+ *   const cluster = await startRedisCluster(t);
+ *   const master = await cluster.masterOf('{infergate:rl:key:ab12}');
+ *   await master.kill();
+ *   await cluster.waitForPromotion('{infergate:rl:key:ab12}', master);
+ */
+export async function startRedisCluster(t: TestContext, options: StartRedisClusterOptions = {}): Promise<RedisClusterFixture> {
+  const masters = options.masters ?? 3;
+  const replicas = options.replicasPerMaster ?? 1;
+  const configDir = await mkdtemp(join(tmpdir(), 'infergate-cluster-'));
+  t.after(() => rm(configDir, { recursive: true, force: true }));
+  const nodes: RedisFixture[] = [];
+  for (let i = 0; i < masters * (1 + replicas); i++) {
+    nodes.push(await startRedis(t, {
+      spawn: true,
+      args: [
+        '--cluster-enabled', 'yes', '--cluster-config-file', join(configDir, `nodes-${i}.conf`),
+        '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1000), '--cluster-require-full-coverage', 'no',
+        // Replicas sync at once (the default waits 5 s to batch them): a replica that never synced cannot take over.
+        '--repl-diskless-sync-delay', '0',
+        '--dir', configDir,
+      ],
+    }));
+  }
+  const addresses = nodes.map((n) => `${n.host}:${n.port}`);
+  await execFileAsync(REDIS_CLI, ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 60_000 });
+  const clients = new Set<Cluster>();
+  const nodeClients = new Map(nodes.map((n) => [n, n.client()]));
+  const byPort = (port: number): RedisFixture => {
+    const node = nodes.find((n) => n.port === port);
+    if (node === undefined) throw new Error(`no cluster node on port ${port}`);
+    return node;
+  };
+  /** The master port of `slot` as `asker` sees it, and whether `asker` thinks the cluster is ok. */
+  const view = async (asker: Redis, slot: number): Promise<{ port: number | undefined; ok: boolean }> => {
+    const ranges = (await asker.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number, ...unknown[]], ...unknown[]]>;
+    const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+    const info = String(await asker.call('CLUSTER', 'INFO'));
+    return { port: range?.[2][1], ok: info.includes('cluster_state:ok') };
+  };
+  const slotOf = async (key: string, asker: Redis): Promise<number> => Number(await asker.call('CLUSTER', 'KEYSLOT', key));
+  // Every node must agree the cluster is whole, and every replica must have synced (or it could not
+  // take over), before the test starts.
+  await waitUntil(async () => {
+    for (const client of nodeClients.values()) {
+      const info = String(await client.call('CLUSTER', 'INFO'));
+      if (!info.includes('cluster_state:ok') || !info.includes(`cluster_known_nodes:${nodes.length}`)) return false;
+      const replication = String(await client.call('INFO', 'replication'));
+      if (replication.includes('role:slave') && !replication.includes('master_link_status:up')) return false;
+    }
+    return true;
+  }, 30_000, 'the cluster to reach cluster_state:ok on every node with every replica in sync');
+
+  const fixture: RedisClusterFixture = {
+    nodes,
+    url: `redis+cluster://${addresses.join(',')}`,
+    client: (extra = {}) => {
+      const client = new Cluster(nodes.slice(0, masters).map((n) => ({ host: n.host, port: n.port })), extra);
+      client.on('error', () => {});
+      clients.add(client);
+      return client;
+    },
+    masters: async () => {
+      const roles = await Promise.all([...nodeClients].map(async ([node, client]) => ((await client.call('ROLE').catch(() => ['gone'])) as [string])[0] === 'master' ? [node] : []));
+      return roles.flat();
+    },
+    masterOf: async (key) => {
+      let lastError: unknown;
+      for (const asker of nodeClients.values()) {
+        try {
+          const { port } = await view(asker, await slotOf(key, asker));
+          if (port !== undefined) return byPort(port);
+        } catch (err) {
+          lastError = err; // a killed node: ask the next
+        }
+      }
+      throw new Error(`no master serves the slot of ${key}: ${(lastError as Error | undefined)?.message ?? 'uncovered slot'}`);
+    },
+    waitForPromotion: async (key, dead, timeoutMs = 30_000) => {
+      const asker = nodeClients.get(nodes.find((n) => n !== dead)!)!;
+      const slot = await slotOf(key, asker);
+      let promoted: RedisFixture | undefined;
+      await waitUntil(async () => {
+        const { port, ok } = await view(asker, slot);
+        if (port === undefined || port === dead.port || !ok) return false;
+        promoted = byPort(port);
+        return ((await nodeClients.get(promoted)!.call('ROLE')) as [string])[0] === 'master';
+      }, timeoutMs, `a replica to take over the slot of ${key}`);
+      return promoted!;
+    },
+    stop: async () => {
+      for (const c of clients) c.disconnect();
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+  t.after(() => fixture.stop());
+  return fixture;
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface RedisSentinelFixture {
+  /** The master and its replica as started (which one is master changes with `failover`). */
+  readonly servers: readonly [RedisFixture, RedisFixture];
+  /** The sentinel's port. */
+  readonly sentinelPort: number;
+  /** The master's name in the sentinel's configuration. */
+  readonly masterName: string;
+  /** `redis+sentinel://127.0.0.1:<sentinel>/<name>`: what the gateway, worker and CLI accept. */
+  readonly url: string;
+  /** The server that is master now, as the sentinel says. */
+  master(): Promise<RedisFixture>;
+  /** SENTINEL FAILOVER, then waits until the replica is master and the sentinel says so; the new master. */
+  failover(timeoutMs?: number): Promise<RedisFixture>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A local Sentinel setup for the test: a master, one replica and one sentinel (quorum 1,
+ * down-after 1000 ms), on free ports, with the sentinel's generated config in a temp dir. Returns
+ * once the replica is in sync and the sentinel knows it; everything is killed when the test ends.
+ *
+ * @example
+ *   const sentinel = await startRedisSentinel(t);
+ *   // gateway --redis sentinel.url ...
+ *   const promoted = await sentinel.failover();
+ */
+export async function startRedisSentinel(t: TestContext, masterName = 'infergate'): Promise<RedisSentinelFixture> {
+  const master = await startRedis(t, { spawn: true, args: ['--repl-diskless-sync-delay', '0'] });
+  const replica = await startRedis(t, { spawn: true, args: ['--repl-diskless-sync-delay', '0', '--replicaof', master.host, String(master.port)] });
+  const servers = [master, replica] as const;
+  const replicaClient = replica.client();
+  await waitUntil(async () => String(await replicaClient.call('INFO', 'replication')).includes('master_link_status:up'), 30_000, 'the replica to sync');
+
+  const dir = await mkdtemp(join(tmpdir(), 'infergate-sentinel-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  let sentinel: ChildProcess | undefined;
+  let port = 0;
+  for (let attempt = 0; attempt < 5 && sentinel === undefined; attempt++) {
+    port = await freePort();
+    const conf = join(dir, `sentinel-${port}.conf`);
+    await writeFile(conf, [
+      `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
+      `sentinel monitor ${masterName} ${master.host} ${master.port} 1`,
+      `sentinel down-after-milliseconds ${masterName} 1000`,
+      `sentinel failover-timeout ${masterName} 10000`,
+    ].join('\n'));
+    const proc = spawn(REDIS_SERVER, [conf, '--sentinel'], { stdio: 'ignore' });
+    if (await waitForPong(master.host, port, 10_000).then(() => true, () => false)) sentinel = proc;
+    else proc.kill('SIGKILL');
+  }
+  if (sentinel === undefined) throw new Error('could not start redis-server --sentinel');
+  const running = sentinel;
+  const stopSentinel = async (): Promise<void> => {
+    if (running.exitCode !== null || running.signalCode !== null) return;
+    const exited = once(running, 'exit');
+    running.kill('SIGKILL');
+    await exited;
+  };
+  t.after(stopSentinel);
+  const ask = new Redis({ host: master.host, port, lazyConnect: false });
+  ask.on('error', () => {});
+  t.after(() => ask.disconnect());
+  await waitUntil(async () => ((await ask.call('SENTINEL', 'REPLICAS', masterName)) as unknown[]).length === 1, 30_000, 'the sentinel to find the replica');
+
+  const masterNow = async (): Promise<RedisFixture> => {
+    const [, masterPort] = (await ask.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName)) as [string, string];
+    return servers.find((s) => s.port === Number(masterPort))!;
+  };
+  return {
+    servers,
+    sentinelPort: port,
+    masterName,
+    url: `redis+sentinel://${master.host}:${port}/${masterName}`,
+    master: masterNow,
+    failover: async (timeoutMs = 30_000) => {
+      const before = await masterNow();
+      const after = servers.find((s) => s !== before)!;
+      const afterClient = after.client();
+      // The replica must be in sync, or the sentinel refuses to promote it.
+      await waitUntil(async () => String(await afterClient.call('INFO', 'replication')).includes('master_link_status:up'), timeoutMs, 'the replica to be in sync');
+      await ask.call('SENTINEL', 'FAILOVER', masterName);
+      await waitUntil(async () => (await masterNow()) === after && ((await afterClient.call('ROLE')) as [string])[0] === 'master', timeoutMs, 'the sentinel failover');
+      return after;
+    },
+    stop: async () => {
+      await stopSentinel();
+      await Promise.all(servers.map((s) => s.stop()));
+    },
+  };
 }

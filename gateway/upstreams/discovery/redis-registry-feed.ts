@@ -19,7 +19,9 @@
  *   await feed.close();
  */
 import { waitForEvent } from '../../../shared/wait-for-event.ts';
-import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import { connectRedis, type RedisClient } from '../../../shared/redis/connect.ts';
+import type { RedisTarget } from '../../../shared/redis/topology.ts';
 import type { Logger } from '../../../shared/logger.ts';
 import { registryKeys, type RegistryKeys } from '../../../shared/registry/keys.ts';
 import { parseMessage, parseRecord, type RegistryMessage, type WorkerRecord } from '../../../shared/registry/record.ts';
@@ -43,13 +45,13 @@ export interface RegistryFeed {
 }
 
 export interface RedisRegistryFeedOptions {
-  /** redis://[user:password@]host:port[/db] or rediss://; or give `clients`. */
-  redisUrl?: string;
+  /** Where Redis is: a URL of any form in shared/redis/topology.ts (one node, Sentinel, Cluster) or a topology; or give `clients`. */
+  redisUrl?: RedisTarget;
   /**
    * Connections made by the caller (e.g. ioredis Cluster or Sentinel clients): one for commands,
    * one that only subscribes. `close` leaves them connected.
    */
-  clients?: { commands: Redis | Cluster; subscriber: Redis | Cluster };
+  clients?: { commands: RedisClient; subscriber: RedisClient };
   /** Registry namespace; default 'infergate'. */
   namespace?: string;
   /** Longest a snapshot command may take; default 1000 ms. */
@@ -66,8 +68,8 @@ const MGET_CHUNK = 500;
 
 export class RedisRegistryFeed implements RegistryFeed {
   readonly #keys: RegistryKeys;
-  readonly #commands: Redis | Cluster;
-  readonly #subscriber: Redis | Cluster;
+  readonly #commands: RedisClient;
+  readonly #subscriber: RedisClient;
   readonly #owns: boolean;
   readonly #logger: Logger;
   readonly #connectWaitMs: number;
@@ -81,19 +83,21 @@ export class RedisRegistryFeed implements RegistryFeed {
     this.#logger = options.logger;
     this.#owns = options.clients === undefined;
     const reconnect = (times: number): number => Math.min(times * 100, 1000);
-    this.#commands = options.clients?.commands ?? new Redis(options.redisUrl!, {
+    this.#commands = options.clients?.commands ?? connectRedis(options.redisUrl!, {
       ...options.redisOptions,
       enableOfflineQueue: false,
       commandTimeout: options.commandTimeoutMs ?? 1000,
       maxRetriesPerRequest: 0,
       connectTimeout: 1000,
+      connectionName: 'infergate:registry',
       retryStrategy: reconnect,
     });
-    this.#subscriber = options.clients?.subscriber ?? new Redis(options.redisUrl!, {
+    this.#subscriber = options.clients?.subscriber ?? connectRedis(options.redisUrl!, {
       ...options.redisOptions,
       // The SUBSCRIBE waits for a connection however long it takes; ioredis re-subscribes after each reconnect.
       maxRetriesPerRequest: null,
       connectTimeout: 1000,
+      connectionName: 'infergate:registry-subscriber',
       retryStrategy: reconnect,
     });
     this.#connectWaitMs = options.connectWaitMs ?? 1000;

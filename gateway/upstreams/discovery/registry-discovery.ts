@@ -31,6 +31,7 @@
  */
 import type { RedisOptions } from 'ioredis';
 import type { Logger } from '../../../shared/logger.ts';
+import type { RedisTarget } from '../../../shared/redis/topology.ts';
 import { DEFAULT_REGISTRY_TTL_MS } from '../../../shared/registry/keys.ts';
 import type { RegistryMessage, WorkerRecord } from '../../../shared/registry/record.ts';
 import { DiscoveryMembership, type DiscoveryPool } from './membership.ts';
@@ -45,8 +46,8 @@ export interface RegistryDiscoveryOptions {
   membership?: DiscoveryMembership;
   /** Where records come from: default a RedisRegistryFeed on `redisUrl`. */
   feed?: RegistryFeed;
-  /** redis://... for the default feed. */
-  redisUrl?: string;
+  /** Where Redis is, for the default feed: any URL form of shared/redis/topology.ts, or a topology. */
+  redisUrl?: RedisTarget;
   /** Extra ioredis options for the default feed (TLS, password...). */
   redisOptions?: RedisOptions;
   /** Registry namespace for the default feed; default 'infergate'. */

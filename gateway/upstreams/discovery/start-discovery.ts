@@ -8,12 +8,13 @@
  *
  * @example
  *   await gateway.start();
- *   const discovery = await startDiscovery(config.discovery, { pool: gateway.pool, redisUrl: config.redis.url, logger });
+ *   const discovery = await startDiscovery(config.discovery, { pool: gateway.pool, redisUrl: topologyOf(config.redis), logger });
  *   await gateway.pool.checkAll(); // the first requests find the discovered workers too
  *   // on shutdown:
  *   await discovery.stop();
  */
 import type { Logger } from '../../../shared/logger.ts';
+import type { RedisTarget } from '../../../shared/redis/topology.ts';
 import { DnsDiscovery } from './dns-discovery.ts';
 import { DiscoveryMembership, type DiscoveryPool } from './membership.ts';
 import { RegistryDiscovery } from './registry-discovery.ts';
@@ -54,11 +55,11 @@ export interface RunningDiscovery {
  * only for configuration errors (the registry enabled without a Redis URL, a bad DNS entry), never
  * because Redis or DNS is unreachable.
  */
-export async function startDiscovery(config: DiscoveryConfig, deps: { pool: DiscoveryPool; redisUrl: string | undefined; logger: Logger }): Promise<RunningDiscovery> {
+export async function startDiscovery(config: DiscoveryConfig, deps: { pool: DiscoveryPool; redisUrl: RedisTarget | undefined; logger: Logger }): Promise<RunningDiscovery> {
   const membership = new DiscoveryMembership(deps.pool, deps.logger);
   let registry: RegistryDiscovery | undefined;
   if (config.registry.enabled) {
-    if (deps.redisUrl === undefined || deps.redisUrl === '') throw new Error('discovery.registry.enabled needs redis.url (or REDIS_URL)');
+    if (deps.redisUrl === undefined || deps.redisUrl === '') throw new Error('discovery.registry.enabled needs redis.url, redis.sentinel or redis.cluster (or REDIS_URL)');
     registry = new RegistryDiscovery({
       pool: deps.pool,
       membership,

@@ -1,0 +1,105 @@
+// `infergate gateway --processes <n>`: n gateway processes (node:cluster) on one public and one
+// admin port.
+// - With Redis, a simultaneous burst spread over the processes admits exactly the burst, and the
+//   429s come from more than one process (so the exactness is across processes, not inside one).
+// - Without Redis: the primary warns that buckets are per process; a strategy set through the admin
+//   API (answered by one process) is what every process reports; a crashed process is restarted
+//   and serving goes on; SIGTERM stops every process and the primary exits 0.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { startFaultUpstream } from '../../helpers/fault-upstream.ts';
+import { startGateway, TEST_ADMIN_TOKEN, waitFor, type RunningGateway } from '../../helpers/processes.ts';
+import { startRedis } from '../../helpers/redis.ts';
+import { tempDir, writeConfig } from './support.ts';
+import { join } from 'node:path';
+
+const BODY = JSON.stringify({ inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1], data: [1] }] });
+/** No whole token comes back during the test: a burst admits exactly `burst`. */
+const PLAN = { ratePerSec: 0.01, burst: 10 };
+
+/** Waits for the primary's log line saying every process listens; the children's pids. */
+async function allListening(gateway: RunningGateway, processes: number): Promise<number[]> {
+  await waitFor(() => gateway.logs.some((l) => l.msg === 'all gateway processes listening' && l.processes === processes), 60_000);
+  return childPids(gateway);
+}
+
+function childPids(gateway: RunningGateway): number[] {
+  return [...new Set(gateway.logs.filter((l) => l.msg === 'gateway listening').map((l) => l.pid as number))];
+}
+
+/** A request on a new connection each time, so node:cluster hands each one to the next process. */
+function onNewConnection(url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: init.method ?? 'GET', agent: false, headers: init.headers ?? { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => { body += c; }).on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('two processes sharing Redis admit exactly the burst between them', async (t) => {
+  const redis = await startRedis(t);
+  const upstream = await startFaultUpstream(t);
+  // A burst of new connections keeps two loaded cores busy past the default 50 ms decision
+  // deadline, and fail open would then decide locally (throttling.md): give Redis time to answer.
+  const dir = await tempDir(t, 'processes-redis');
+  const configPath = await writeConfig(join(dir, 'gateway.yaml'), { redis: { decisionDeadlineMs: 1000 } });
+  const gateway = await startGateway(t, [upstream.url], { args: ['--config', configPath, '--processes', '2', '--redis', redis.url], requireAuth: true, waitForWorkers: false });
+  assert.equal((await allListening(gateway, 2)).length, 2);
+  await waitFor(async () => (await onNewConnection(`${gateway.adminUrl}/admin/workers`)).body.includes('"ready":true'), 30_000);
+  const created = await gateway.admin('/admin/keys', { method: 'POST', body: JSON.stringify({ name: 'processes', models: '*', ...PLAN }) });
+  const { key } = (await created.json()) as { key: string };
+
+  const statuses = await Promise.all(Array.from({ length: 4 * PLAN.burst }, async () => {
+    const res = await onNewConnection(`${gateway.url}/v2/models/echo/infer`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: BODY });
+    return res.status;
+  }));
+  assert.equal(statuses.filter((s) => s === 200).length, PLAN.burst, `admitted: ${statuses.join(',')}`);
+  assert.equal(statuses.filter((s) => s === 429).length, 3 * PLAN.burst);
+  await waitFor(() => gateway.logs.filter((l) => l.code === 'GW_ERR_RATE_LIMITED').length === 3 * PLAN.burst, 5000);
+  const refusers = new Set(gateway.logs.filter((l) => l.code === 'GW_ERR_RATE_LIMITED').map((l) => l.pid));
+  assert.equal(refusers.size, 2, 'both processes refused requests: the limit held across them');
+});
+
+test('without Redis: a warning, one strategy for every process, a crashed process restarted, SIGTERM stops all', async (t) => {
+  const upstream = await startFaultUpstream(t);
+  const dir = await tempDir(t, 'processes');
+  const configPath = await writeConfig(join(dir, 'gateway.yaml'), { processes: 2, auth: { apiKeys: { file: join(dir, 'keys.json') } } });
+  const gateway = await startGateway(t, [upstream.url], { args: ['--config', configPath], waitForWorkers: false });
+  const pids = await allListening(gateway, 2);
+  assert.equal(pids.length, 2);
+  assert.ok(gateway.logs.some((l) => l.level === 40 && /per process/.test(String(l.msg))), 'the primary warns that in-memory buckets are per process');
+
+  const set = await gateway.admin('/admin/strategy', { method: 'PUT', body: JSON.stringify({ strategy: 'round-robin' }) });
+  assert.equal(set.status, 200, await set.text());
+  await waitFor(async () => {
+    const answers = await Promise.all(Array.from({ length: 6 }, () => onNewConnection(`${gateway.adminUrl}/admin/strategy`)));
+    return answers.every((a) => (JSON.parse(a.body) as { strategy: string }).strategy === 'round-robin');
+  }, 5000);
+
+  process.kill(pids[0]!, 'SIGKILL');
+  await waitFor(() => gateway.logs.some((l) => l.msg === 'gateway process exited; restarting' && l.pid !== undefined), 5000);
+  await waitFor(() => childPids(gateway).length === 3, 30_000); // the replacement announced itself
+  await waitFor(async () => {
+    const answers = await Promise.all(Array.from({ length: 6 }, () => onNewConnection(`${gateway.adminUrl}/admin/strategy`)));
+    return answers.every((a) => (JSON.parse(a.body) as { strategy: string }).strategy === 'round-robin');
+  }, 5000); // the replacement was told the strategy its siblings use
+  const infer = await fetch(`${gateway.url}/v2/models/echo/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY });
+  assert.equal(infer.status, 200, 'still serving');
+
+  const code = await gateway.stop(20_000);
+  assert.equal(code, 0, 'the primary exits 0 once every process has drained');
+  for (const pid of childPids(gateway)) assert.ok(!alive(pid), `process ${pid} is gone`);
+});
