@@ -18,9 +18,14 @@ const BODY = JSON.stringify({ inputs: [{ name: 'INPUT0', datatype: 'FP32', shape
 /** No whole token comes back during the test: a burst admits exactly `burst`. */
 const PLAN = { ratePerSec: 0.01, burst: 10 };
 
-/** Waits for the primary's log line saying every process listens; the children's pids. */
+/**
+ * Waits for the primary's log line saying every process listens, and for each child's own
+ * 'gateway listening' line (log lines leave each process in batches, so they arrive in any order);
+ * the children's pids.
+ */
 async function allListening(gateway: RunningGateway, processes: number): Promise<number[]> {
   await waitFor(() => gateway.logs.some((l) => l.msg === 'all gateway processes listening' && l.processes === processes), 60_000);
+  await waitFor(() => childPids(gateway).length >= processes, 10_000);
   return childPids(gateway);
 }
 
