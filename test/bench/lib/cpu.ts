@@ -176,3 +176,14 @@ export function cpuClockOfAll(pids: () => readonly number[]): CpuClock {
     return total;
   };
 }
+
+/** Children of `parent` whose command name (/proc/<pid>/comm) starts with `name`, e.g. a redis-server it spawned. */
+export function pidsNamed(parent: number, name: string): number[] {
+  return childPids(parent).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith(name);
+    } catch {
+      return false;
+    }
+  });
+}
