@@ -45,13 +45,13 @@ import { countLines, startGatewayProcess, type GatewayAuth, type GatewayProcess,
 import { startRedis, type RedisFixture } from '../helpers/redis.ts';
 import { pidsNamed } from './lib/cpu.ts';
 import { httpLoad, type CellResult } from './lib/load.ts';
-import { describeMachine, machineInfo, packageVersions } from './lib/machine.ts';
+import { describeMachine, machineInfo, packageVersions, sourceState } from './lib/machine.ts';
 import { nginxAvailable, nginxVersion, NGINX_BIN, startNginx, type NginxProcess } from './lib/nginx.ts';
 import { backgroundLoad, isNoisy, quietest, type RetryPolicy } from './lib/noise.ts';
 import { startProxyFloor, type ProxyFloor } from './lib/proxy-floor.ts';
 import type { ProfileWindow } from './lib/profiled-worker.ts';
 import { createRepository, type TempRepository } from './lib/repository.ts';
-import { ms, num, ratio, renderTable, verdict } from './lib/table.ts';
+import { ms, num, ratio, renderTable, renderTargets, verdict, type TargetRow } from './lib/table.ts';
 import { binaryRequest, checkOnce, seededFloats, type PreparedRequest } from './lib/v2-payload.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -498,14 +498,6 @@ function authCost(variant: string, concurrency: number): number {
 // ---------------------------------------------------------------------------------------------
 // Targets
 
-interface TargetRow {
-  name: string;
-  detail: string;
-  value: string;
-  limit: string;
-  result: string;
-  pass?: boolean;
-}
 
 const find = (part: Part, path: Cell['path'], strategy: string, concurrency: number, variant = ''): Cell | undefined =>
   cells.find((c) => c.part === part && c.path === path && c.strategy === strategy && c.concurrency === concurrency && c.variant === variant);
@@ -599,17 +591,6 @@ function addedRow(detail: string, added: number): TargetRow {
 
 // ---------------------------------------------------------------------------------------------
 // Report
-
-/** The commit measured, and how many files under gateway/ and shared/ differ from it (others may be editing). */
-function sourceState(): string {
-  try {
-    const git = (...args: string[]): string => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = git('status', '--porcelain', '--', 'gateway', 'shared').split('\n').filter((l) => l !== '').length;
-    return `${git('rev-parse', '--short', 'HEAD')}${dirty > 0 ? ` + ${dirty} uncommitted file(s) under gateway/ and shared/` : ''}`;
-  } catch {
-    return 'unknown (no git)';
-  }
-}
 
 const SOURCE = sourceState();
 
@@ -829,12 +810,7 @@ function printReport(): void {
   }
 
   out.push('targets:');
-  out.push(
-    renderTable(
-      [{ title: 'target', align: 'left' }, { title: 'where', align: 'left' }, { title: 'value' }, { title: 'limit' }, { title: 'result', align: 'left' }],
-      targetRows().map((r) => [r.name, r.detail, r.value, r.limit, r.result]),
-    ),
-  );
+  out.push(renderTargets(targetRows()));
   if (nginxConfText) out.push('', 'nginx.conf used (temp paths shortened):', ...nginxConfText.replace(/\/tmp\/infergate-bench-nginx-[^/]+\//g, '<tmp>/').trimEnd().split('\n').map((l) => `  ${l}`));
   process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -187,3 +187,13 @@ export function pidsNamed(parent: number, name: string): number[] {
     }
   });
 }
+
+/** Resident set size of process `pid` in bytes (VmRSS of /proc/<pid>/status); NaN when unreadable. */
+export function rssBytes(pid: number): number {
+  try {
+    const kb = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? Number.NaN : Number(kb) * 1024;
+  } catch {
+    return Number.NaN;
+  }
+}

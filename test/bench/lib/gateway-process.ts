@@ -61,8 +61,8 @@ export interface GatewayStartOptions {
   auth?: GatewayAuth;
   /** Redis for 'api-key+redis': key store and rate-limit buckets. */
   redisUrl?: string;
-  /** Pin the gateway to these CPUs (`taskset -c <cpus>`, which execs it: the pid stays the gateway's), e.g. '0'. */
-  cpus?: string;
+  /** The 'api-key' key's own rate plan (`keys create --rate --burst`); none = not throttled. */
+  keyRate?: { perSecond: number; burst: number };
   /** Merged into the gateway's config file (JSON), e.g. { throttle: { enabled: false } }. */
   config?: Record<string, unknown>;
   timeoutMs?: number;
@@ -80,7 +80,7 @@ export async function startGatewayProcess(options: GatewayStartOptions): Promise
   }
   Object.assign(env, { INFERGATE_ADMIN_TOKEN: token }, options.env);
   const auth = options.auth ?? 'api-key';
-  const { authHeaders, config: authConfig } = await credentials(auth, dir, env, options.redisUrl);
+  const { authHeaders, config: authConfig } = await credentials(auth, dir, env, options.redisUrl, options.keyRate);
   const configFile = join(dir, 'gateway.json');
   await writeFile(configFile, JSON.stringify({ ...options.config, ...authConfig }, null, 2));
   // Ports chosen here rather than 0 + the "gateway listening" log line, so a run with a log level that
@@ -101,9 +101,7 @@ export async function startGatewayProcess(options: GatewayStartOptions): Promise
     '--config', configFile,
     ...(auth === 'anonymous' ? ['--allow-anonymous'] : []),
   ];
-  const child = options.cpus === undefined
-    ? spawn(process.execPath, command, { cwd: REPO_ROOT, env, stdio: ['ignore', fd, 'pipe'] })
-    : spawn('taskset', ['-c', options.cpus, process.execPath, ...command], { cwd: REPO_ROOT, env, stdio: ['ignore', fd, 'pipe'] });
+  const child = spawn(process.execPath, command, { cwd: REPO_ROOT, env, stdio: ['ignore', fd, 'pipe'] });
   closeSync(fd);
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -164,7 +162,13 @@ export async function startGatewayProcess(options: GatewayStartOptions): Promise
 }
 
 /** The gateway config that makes `auth` the way clients authenticate, and the headers a client then sends. */
-async function credentials(auth: GatewayAuth, dir: string, env: NodeJS.ProcessEnv, redisUrl: string | undefined): Promise<{ authHeaders: Record<string, string>; config: Record<string, unknown> }> {
+async function credentials(
+  auth: GatewayAuth,
+  dir: string,
+  env: NodeJS.ProcessEnv,
+  redisUrl: string | undefined,
+  keyRate: GatewayStartOptions['keyRate'],
+): Promise<{ authHeaders: Record<string, string>; config: Record<string, unknown> }> {
   const keysFile = join(dir, 'keys.json');
   const fileStore = { auth: { apiKeys: { file: keysFile } } };
   const createKey = async (store: string[]): Promise<Record<string, string>> => {
@@ -178,7 +182,7 @@ async function credentials(auth: GatewayAuth, dir: string, env: NodeJS.ProcessEn
     case 'anonymous':
       return { authHeaders: {}, config: fileStore };
     case 'api-key':
-      return { authHeaders: await createKey(['--file', keysFile]), config: fileStore };
+      return { authHeaders: await createKey(['--file', keysFile, ...(keyRate ? ['--rate', String(keyRate.perSecond), '--burst', String(keyRate.burst)] : [])]), config: fileStore };
     case 'api-key+redis': {
       if (redisUrl === undefined) throw new Error("auth 'api-key+redis' needs redisUrl");
       const rate = String(UNREACHABLE_RATE_PER_SEC);
