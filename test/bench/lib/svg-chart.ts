@@ -56,7 +56,7 @@ export interface BarChartOptions {
 /** Colour-blind-friendly palette (Okabe–Ito, then Tableau), cycled. */
 export const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#CC79A7', '#56B4E9', '#F0E442', '#000000', '#8C564B', '#7F7F7F', '#BCBD22', '#17BECF'];
 
-const MARGIN = { top: 44, right: 220, bottom: 52, left: 72 };
+const MARGIN = { top: 44, right: 280, bottom: 52, left: 72 };
 const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif"';
 
 export function escapeXml(text: string): string {
@@ -156,7 +156,7 @@ function legend(names: readonly string[], x: number, y: number, dashed: (i: numb
 }
 
 export function lineChart(options: LineChartOptions): string {
-  const width = options.width ?? 860;
+  const width = options.width ?? 940;
   const height = options.height ?? 420;
   const xKind = options.xScale ?? 'linear';
   const yKind = options.yScale ?? 'linear';
@@ -187,6 +187,7 @@ export function lineChart(options: LineChartOptions): string {
     if (drawn.length === 0) return;
     const path = drawn.map((p, j) => `${j === 0 ? 'M' : 'L'}${x(p.x).toFixed(1)} ${y(p.y).toFixed(1)}`).join(' ');
     out.push(`<path d="${path}" fill="none" stroke="${colour}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    if (s.dashed) return; // a reference line: no markers
     for (const p of drawn) out.push(`<circle cx="${x(p.x).toFixed(1)}" cy="${y(p.y).toFixed(1)}" r="3" fill="${colour}"><title>${escapeXml(`${s.name}: ${formatTick(p.x)} → ${formatTick(p.y)}`)}</title></circle>`);
   });
   out.push(...legend(options.series.map((s) => s.name), plot.x1 + 16, plot.y1 + 6, (i) => options.series[i]?.dashed === true), '</svg>');
@@ -194,7 +195,7 @@ export function lineChart(options: LineChartOptions): string {
 }
 
 export function barChart(options: BarChartOptions): string {
-  const width = options.width ?? 860;
+  const width = options.width ?? 940;
   const height = options.height ?? 420;
   const yKind = options.yScale ?? 'linear';
   const plot = { x0: MARGIN.left, x1: width - MARGIN.right, y0: height - MARGIN.bottom, y1: MARGIN.top };
