@@ -9,7 +9,8 @@
  * controls do the refusing: limits.maxInFlightPerWorker = the worker's slots (so excess waits in the
  * gateway, not in a worker queue) and limits.queueWaitMs, then 503 GW_ERR_OVERLOADED; in the
  * "throttled" variant the API key also has a rate plan of the measured capacity, so most of the
- * excess gets 429 GW_ERR_RATE_LIMITED before it queues.
+ * excess gets 429 GW_ERR_RATE_LIMITED before it queues; "default-queue-wait" keeps the in-flight cap
+ * but the default limits.queueWaitMs (1000 ms), to show what a gateway configured only that way does.
  *
  * Phases per variant: unloaded (closed loop at half the slots) → capacity (closed loop at twice the
  * slots: 2xx/s) → overload (autocannon overallRate = 10 × capacity over many connections, so
@@ -17,7 +18,7 @@
  * Gateway RSS is sampled every 200 ms. Results: stdout, bench/overload.raw.json.
  *
  * Knobs: BENCH_OVERLOAD_MS (15000), BENCH_UNLOADED_MS (5000), BENCH_RECOVERY_MS (6000),
- * BENCH_OVERLOAD_FACTOR (10), BENCH_OVERLOAD_VARIANTS (in-flight-cap,throttled), BENCH_OUT.
+ * BENCH_OVERLOAD_FACTOR (10), BENCH_OVERLOAD_VARIANTS (in-flight-cap,throttled,default-queue-wait), BENCH_OUT.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -36,7 +37,7 @@ const OVERLOAD_MS = Number(env.BENCH_OVERLOAD_MS ?? 15_000);
 const UNLOADED_MS = Number(env.BENCH_UNLOADED_MS ?? 5000);
 const RECOVERY_MS = Number(env.BENCH_RECOVERY_MS ?? 6000);
 const FACTOR = Number(env.BENCH_OVERLOAD_FACTOR ?? 10);
-const VARIANTS = (env.BENCH_OVERLOAD_VARIANTS ?? 'in-flight-cap,throttled').split(',').map((s) => s.trim());
+const VARIANTS = (env.BENCH_OVERLOAD_VARIANTS ?? 'in-flight-cap,throttled,default-queue-wait').split(',').map((s) => s.trim());
 const OUT = env.BENCH_OUT ?? join(REPO_ROOT, 'bench', 'overload.raw.json');
 const WORKERS = 2;
 const SLOTS = 2;
@@ -95,7 +96,10 @@ async function runVariant(variant: string): Promise<Outcome> {
     gateway = await startGatewayProcess({
       workers: workers.map((w) => w.url),
       strategy: 'least-connections',
-      config: { limits: { maxInFlightPerWorker: SLOTS, queueWaitMs: QUEUE_WAIT_MS }, timeouts: { requestMs: DEADLINE_MS } },
+      config: {
+        limits: variant === 'default-queue-wait' ? { maxInFlightPerWorker: SLOTS } : { maxInFlightPerWorker: SLOTS, queueWaitMs: QUEUE_WAIT_MS },
+        timeouts: { requestMs: DEADLINE_MS },
+      },
       ...(variant === 'throttled' ? { keyRate: { perSecond: nominal, burst: Math.max(1, Math.round(nominal / 10)) } } : {}),
     });
     const url = `${gateway.url}/v2/models/${SIMULATED_MODEL}/infer`;
@@ -219,7 +223,8 @@ function method(): string[] {
   return [
     `Workers: ${WORKERS} simulated (infergate worker --simulate-delay-ms ${DELAY_MS} --simulate-concurrency ${SLOTS}): ${WORKERS * SLOTS} slots of ${DELAY_MS} ms = ${(WORKERS * SLOTS * 1000) / DELAY_MS} req/s nominal.`,
     `Gateway: API-key authentication, least-connections, limits.maxInFlightPerWorker ${SLOTS}, limits.queueWaitMs ${QUEUE_WAIT_MS}, timeouts.requestMs ${DEADLINE_MS};`,
-    '    "throttled": the key also has a rate plan of the nominal capacity (burst a tenth of it).',
+    '    "throttled": the key also has a rate plan of the nominal capacity (burst a tenth of it);',
+    '    "default-queue-wait": the in-flight cap only, limits.queueWaitMs at its default (1000 ms).',
     `Unloaded: closed loop, c=${(WORKERS * SLOTS) / 2}, 1 s warm-up + ${UNLOADED_MS} ms. Capacity: closed loop, c=${WORKERS * SLOTS * 2}, 2xx/s.`,
     `Overload: autocannon overallRate ${FACTOR} x capacity over ${OVERLOAD_CONNECTIONS} connections for ${OVERLOAD_MS} ms (first 1 s not counted);`,
     '    latency per answer, split by status: 2xx admitted, 503/429 refused, anything else an error.',
