@@ -65,35 +65,40 @@ export function buildSimulatedWorker(config: SimulatedWorkerConfig, deps: Simula
     parameters: { simulated: true, delay_ms: config.delayMs, concurrency: config.concurrency },
   });
 
-  /** Waits for a slot and holds it for delayMs; 503 when the queue is full, 504 past the deadline. */
+  /**
+   * Waits for a slot and holds it for delayMs. Settles early with 503 when the queue is full, 504
+   * when the caller's deadline passes (queued or running, as the real scheduler does), or quietly
+   * when the client goes away; a run that has started keeps its slot for the whole delay, like a
+   * model run that cannot be interrupted.
+   */
   function simulateRun(timeoutMs: number | undefined, signal: AbortSignal): Promise<void> {
     return new Promise<void>((resolveRun, reject) => {
-      let deadlineTimer: NodeJS.Timeout | undefined;
-      const withdraw = slots.acquire((release) => {
+      let settled = false;
+      let withdraw: (() => void) | undefined;
+      const settle = (err?: InfergateError): void => {
+        if (settled) return;
+        settled = true;
         clearTimeout(deadlineTimer);
         signal.removeEventListener('abort', onAbort);
+        if (err === undefined) resolveRun();
+        else reject(err);
+      };
+      const onAbort = (): void => {
+        withdraw?.();
+        settle(); // nobody reads the answer
+      };
+      const deadlineTimer = timeoutMs === undefined ? undefined : setTimeout(() => {
+        withdraw?.();
+        settle(new InfergateError('WK_ERR_DEADLINE_EXCEEDED', `the ${timeoutMs} ms deadline passed before the simulated run ended`));
+      }, timeoutMs);
+      signal.addEventListener('abort', onAbort, { once: true });
+      withdraw = slots.acquire((release) => {
         setTimeout(() => {
           release();
-          resolveRun();
+          settle();
         }, config.delayMs);
       });
-      if (withdraw === undefined) {
-        reject(new InfergateError('WK_ERR_QUEUE_FULL', `the queue is full (${config.maxQueueSize} waiting)`, { 'Retry-After': '1' }));
-        return;
-      }
-      function onAbort(): void {
-        clearTimeout(deadlineTimer);
-        withdraw!();
-        resolveRun(); // the client is gone: nobody reads the answer
-      }
-      signal.addEventListener('abort', onAbort, { once: true });
-      if (timeoutMs !== undefined) {
-        deadlineTimer = setTimeout(() => {
-          signal.removeEventListener('abort', onAbort);
-          withdraw();
-          reject(new InfergateError('WK_ERR_DEADLINE_EXCEEDED', `no execution slot within the ${timeoutMs} ms deadline`));
-        }, timeoutMs);
-      }
+      if (withdraw === undefined) settle(new InfergateError('WK_ERR_QUEUE_FULL', `the queue is full (${config.maxQueueSize} waiting)`, { 'Retry-After': '1' }));
     });
   }
 
