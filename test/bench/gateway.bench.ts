@@ -572,6 +572,11 @@ function targetRows(): TargetRow[] {
       result: verdict(cost <= TARGET_AUTH_COST),
       pass: cost <= TARGET_AUTH_COST,
     });
+    // The same cost read from CPU per request: what throughput would lose where the gateway's CPU is
+    // the bottleneck, and far less sensitive to other processes on a shared machine than req/s.
+    const none = find('auth', 'gateway', 'p2c', top, 'none')?.proxyCpuUs ?? Number.NaN;
+    const cpuCost = 1 - none / (find('auth', 'gateway', 'p2c', top, variant.name)?.proxyCpuUs ?? Number.NaN);
+    if (Number.isFinite(cpuCost)) rows.push({ name: 'CPU-derived cost (1 − CPU none ÷ CPU)', detail: `${variant.name}, c=${top}`, value: `${(cpuCost * 100).toFixed(1)}%`, limit: '', result: 'info' });
   }
   // Rows of parts that did not run (BENCH_PARTS) have no figure at all: leave them out.
   return rows.filter((r) => r.value.replace(/[-/\s]|ms|µs/g, '') !== '');
