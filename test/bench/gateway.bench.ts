@@ -13,9 +13,13 @@
  *                       models: worker-like (one execution slot, FIFO queue, queue depth reported)
  *                       and fixed delay (every request waits the same, any number in parallel).
  *   3. real model       a worker serving iris, binary tensor extension: direct vs through the gateway.
+ *   4. auth             part 1's upstreams behind one gateway per way of authenticating: none, API key,
+ *                       JWT HS256, JWT RS256, API key + Redis limiter (a redis-server started here);
+ *                       concurrency 1, 16, 64, cells interleaved across the variants.
  *
  * Then the targets, with PASS/FAIL: gateway CPU per request <= 4.5x NGINX's; added p50 latency at
- * concurrency 1 <= 0.5 ms; heterogeneous (worker-like): p2c and peak-ewma p99 <= 0.5x round-robin's.
+ * concurrency 1 <= 0.5 ms; heterogeneous (worker-like): p2c and peak-ewma p99 <= 0.5x round-robin's;
+ * authentication and throttling cost <= 15% of throughput at the top concurrency against none.
  * Results also go to bench/gateway.raw.json (git-ignored). See docs/performance.md, "Gateway benchmark".
  *
  * Environment knobs (all optional; the default run is the one that counts):
@@ -25,7 +29,8 @@
  *   BENCH_HETERO_CONCURRENCY  heterogeneous scenario's concurrency (24)
  *   BENCH_HETERO_MS         fast,slow service times in ms (2,10)
  *   BENCH_STRATEGIES        subset of the strategies (all six)
- *   BENCH_PARTS             subset of overhead,hetero,model (all)
+ *   BENCH_PARTS             subset of overhead,hetero,model,auth (all)
+ *   BENCH_AUTH_CONCURRENCY  concurrencies of the auth part (1,16,64)
  *   BENCH_RETRIES           reruns of noisy cells allowed in all (8)
  *   BENCH_NGINX             nginx binary (/usr/sbin/nginx); the NGINX rows are skipped when it is missing
  *   BENCH_NGINX_KEEPALIVE   NGINX upstream `keepalive` (64)
