@@ -55,6 +55,7 @@ const progress = (line: string): void => void process.stderr.write(`[bench] ${li
 async function run(scenario: Scenario, rawFile: string): Promise<ScenarioRun<never>> {
   const childEnv: NodeJS.ProcessEnv = { ...env, BENCH_OUT: rawFile };
   if (QUICK) for (const [k, v] of Object.entries(scenario.quick)) childEnv[k] ??= v;
+  await rm(rawFile, { force: true }); // a benchmark that fails must not leave an older run's results to report
   const started = performance.now();
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'bench', scenario.script)], { cwd: REPO_ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'inherit'] });
   let text = '';

@@ -68,7 +68,10 @@ export interface GatewayStartOptions {
   timeoutMs?: number;
 }
 
-export async function startGatewayProcess(options: GatewayStartOptions): Promise<GatewayProcess> {
+/** Tries with fresh ports when another process took a chosen one first (a shared machine). */
+const PORT_ATTEMPTS = 3;
+
+export async function startGatewayProcess(options: GatewayStartOptions, attempt = 1): Promise<GatewayProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'infergate-bench-gateway-'));
   const logFile = join(dir, 'gateway.log');
   const token = randomBytes(16).toString('hex');
@@ -127,6 +130,7 @@ export async function startGatewayProcess(options: GatewayStartOptions): Promise
     child.kill('SIGKILL');
     const message = `the gateway did not start or admit its workers (exit ${child.exitCode ?? child.signalCode})\n${stderr}\n${safeRead(logFile).slice(-4000)}`;
     await rm(dir, { recursive: true, force: true });
+    if (stderr.includes('EADDRINUSE') && attempt < PORT_ATTEMPTS) return startGatewayProcess(options, attempt + 1);
     throw new Error(message);
   }
 
