@@ -28,7 +28,7 @@ import { startGatewayProcess, type GatewayProcess } from './lib/gateway-process.
 import { httpLoad, type CellResult } from './lib/load.ts';
 import { describeMachine, machineInfo, sourceState } from './lib/machine.ts';
 import { backgroundLoad } from './lib/noise.ts';
-import { SIMULATED_MODEL, startSimulatedWorkers } from './lib/simulated-workers.ts';
+import { SIMULATED_MODEL, SIMULATED_REQUEST, startSimulatedWorkers } from './lib/simulated-workers.ts';
 import { buckets, percentile, ratioOf, recoveryMs, type Bucket, type Sample } from './lib/stats.ts';
 import { ms, num, ratio, renderTable, renderTargets, verdict, type TargetRow } from './lib/table.ts';
 
@@ -54,10 +54,6 @@ const TARGET_RSS = 1.5;
 const TARGET_RECOVERY_MS = 5000;
 /** Latency counts as recovered when a bucket's p99 is within this factor of the unloaded p99. */
 const RECOVERED_WITHIN = 1.5;
-const REQUEST = {
-  headers: { 'content-type': 'application/json' },
-  body: Buffer.from(JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }] })),
-};
 const progress = (line: string): void => void process.stderr.write(`[bench:overload] ${line}\n`);
 
 interface Outcome {
@@ -103,8 +99,8 @@ async function runVariant(variant: string): Promise<Outcome> {
       ...(variant === 'throttled' ? { keyRate: { perSecond: nominal, burst: Math.max(1, Math.round(nominal / 10)) } } : {}),
     });
     const url = `${gateway.url}/v2/models/${SIMULATED_MODEL}/infer`;
-    const headers = { ...REQUEST.headers, ...gateway.authHeaders };
-    const load = { url, method: 'POST', headers, body: REQUEST.body };
+    const headers = { ...SIMULATED_REQUEST.headers, ...gateway.authHeaders };
+    const load = { url, method: 'POST', headers, body: SIMULATED_REQUEST.body };
     const pid = gateway.pid;
 
     progress(`${variant}: unloaded, c=${(WORKERS * SLOTS) / 2}`);

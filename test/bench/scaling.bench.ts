@@ -23,7 +23,7 @@ import { httpLoad, type CellResult } from './lib/load.ts';
 import { describeMachine, machineInfo, sourceState } from './lib/machine.ts';
 import { backgroundLoad, isNoisy, quietest, type RetryPolicy } from './lib/noise.ts';
 import { currentCpus, pinToCpus } from './lib/pin.ts';
-import { SIMULATED_MODEL, startSimulatedWorkers, type SimulatedWorker } from './lib/simulated-workers.ts';
+import { SIMULATED_MODEL, SIMULATED_REQUEST, startSimulatedWorkers, type SimulatedWorker } from './lib/simulated-workers.ts';
 import { scalesUntilSaturated } from './lib/stats.ts';
 import { ms, num, renderTable, renderTargets, verdict, type TargetRow } from './lib/table.ts';
 
@@ -41,10 +41,6 @@ const LOAD_CPU = '1';
 /** The gateway's core counts as saturated from this share on. */
 const SATURATED = 0.8;
 const retryPolicy: RetryPolicy = { noisyCores: NOISY_CORES, perCell: 1, budget: { left: Number(env.BENCH_RETRIES ?? 4) }, log: (l) => progress(l) };
-const REQUEST = {
-  headers: { 'content-type': 'application/json' },
-  body: Buffer.from(JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }] })),
-};
 const progress = (line: string): void => void process.stderr.write(`[bench:scaling] ${line}\n`);
 
 interface Point {
@@ -76,13 +72,13 @@ async function measure(label: string, workers: number, delayMs: number, slots: n
     gateway = await startGatewayProcess({ workers: sims.map((w) => w.url), strategy: 'p2c' });
     if (pinned) pinToCpus(gateway.pid, GATEWAY_CPU);
     const url = `${gateway.url}/v2/models/${SIMULATED_MODEL}/infer`;
-    const headers = { ...REQUEST.headers, ...gateway.authHeaders };
-    if (PREWARM_MS > 0) await httpLoad({ url, connections: 16, method: 'POST', headers, body: REQUEST.body, warmupMs: PREWARM_MS, durationMs: 1 });
+    const headers = { ...SIMULATED_REQUEST.headers, ...gateway.authHeaders };
+    if (PREWARM_MS > 0) await httpLoad({ url, connections: 16, method: 'POST', headers, body: SIMULATED_REQUEST.body, warmupMs: PREWARM_MS, durationMs: 1 });
     const workerCpu = cpuClockOfAll(() => sims.map((w) => w.pid));
     const gatewayPid = gateway.pid;
     const point = await quietest(
       async () => {
-        const result = await httpLoad({ url, connections: CONCURRENCY, method: 'POST', headers, body: REQUEST.body, warmupMs: WARMUP_MS, durationMs: DURATION_MS, serverCpu: cpuClockOf(gatewayPid), accountedCpu: workerCpu });
+        const result = await httpLoad({ url, connections: CONCURRENCY, method: 'POST', headers, body: SIMULATED_REQUEST.body, warmupMs: WARMUP_MS, durationMs: DURATION_MS, serverCpu: cpuClockOf(gatewayPid), accountedCpu: workerCpu });
         const cores = (msPerOp: number): number => (msPerOp * result.completed) / 1000 / result.seconds;
         return {
           label,

@@ -19,6 +19,12 @@ export interface SimulatedWorker {
 
 export const SIMULATED_MODEL = 'simulated';
 
+/** A small V2 JSON inference request (a simulated worker reads and checks it, then answers a fixed response). */
+export const SIMULATED_REQUEST = {
+  headers: { 'content-type': 'application/json' },
+  body: Buffer.from(JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }] })),
+};
+
 export async function startSimulatedWorkers(count: number, options: SimulatedWorkerOptions): Promise<SimulatedWorker[]> {
   const started = await Promise.all(
     Array.from({ length: count }, (_, i) =>
