@@ -23,12 +23,14 @@ export const WORKER_USAGE = `infergate worker --models <dir> [--port <p>] [--hos
   redis+cluster://host:port,host:port (docs/redis.md).
   SIGTERM drains: readiness fails at once (a registered worker withdraws), the listener closes after
   --drain-delay-ms (default 0; at least 1000 with --register),
-  in-flight requests finish within --drain-timeout-ms (default 30000), then the process exits.`;
+  in-flight requests finish within --drain-timeout-ms (default 30000), then the process exits.
+  With --simulate-delay-ms <ms> it runs a simulated worker instead (no models; see infergate worker --simulate-delay-ms 0 --help).`;
 
 /** How long a registered worker keeps serving after withdrawing from the registry. */
 const REGISTRY_SETTLE_MS = 1000;
 
 export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  if (argv.some((a) => a.startsWith('--simulate-'))) return (await import('./simulated/main.ts')).runSimulatedWorker(argv, env);
   const { values } = parseArgs({
     args: argv,
     options: {

@@ -9,7 +9,8 @@ const USAGE = `infergate ${PACKAGE_VERSION} — an inference gateway for ONNX mo
 Usage: infergate <command> [options]
 
 Commands:
-  worker    serve ONNX models over the Open Inference Protocol v2 (and TF-Serving REST)
+  worker    serve ONNX models over the Open Inference Protocol v2 (and TF-Serving REST);
+            with --simulate-delay-ms, a simulated worker (fixed service time, no models) for capacity tests
   gateway   the public endpoint: balances inference requests across workers
   up        what \`npm start\` runs: a gateway in front of local workers serving models/
   keys      manage API keys: create, list, revoke, rotate

@@ -13,9 +13,13 @@
  *                       models: worker-like (one execution slot, FIFO queue, queue depth reported)
  *                       and fixed delay (every request waits the same, any number in parallel).
  *   3. real model       a worker serving iris, binary tensor extension: direct vs through the gateway.
+ *   4. auth             part 1's upstreams behind one gateway per way of authenticating: none, API key,
+ *                       JWT HS256, JWT RS256, API key + Redis limiter (a redis-server started here);
+ *                       concurrency 1, 16, 64, cells interleaved across the variants.
  *
  * Then the targets, with PASS/FAIL: gateway CPU per request <= 4.5x NGINX's; added p50 latency at
- * concurrency 1 <= 0.5 ms; heterogeneous (worker-like): p2c and peak-ewma p99 <= 0.5x round-robin's.
+ * concurrency 1 <= 0.5 ms; heterogeneous (worker-like): p2c and peak-ewma p99 <= 0.5x round-robin's;
+ * authentication and throttling cost <= 15% of throughput at the top concurrency against none.
  * Results also go to bench/gateway.raw.json (git-ignored). See docs/performance.md, "Gateway benchmark".
  *
  * Environment knobs (all optional; the default run is the one that counts):
@@ -25,7 +29,8 @@
  *   BENCH_HETERO_CONCURRENCY  heterogeneous scenario's concurrency (24)
  *   BENCH_HETERO_MS         fast,slow service times in ms (2,10)
  *   BENCH_STRATEGIES        subset of the strategies (all six)
- *   BENCH_PARTS             subset of overhead,hetero,model (all)
+ *   BENCH_PARTS             subset of overhead,hetero,model,auth (all)
+ *   BENCH_AUTH_CONCURRENCY  concurrencies of the auth part (1,16,64)
  *   BENCH_RETRIES           reruns of noisy cells allowed in all (8)
  *   BENCH_NGINX             nginx binary (/usr/sbin/nginx); the NGINX rows are skipped when it is missing
  *   BENCH_NGINX_KEEPALIVE   NGINX upstream `keepalive` (64)
@@ -41,15 +46,17 @@ import { dirname, join } from 'node:path';
 import { DEMO_MODELS, REPO_ROOT, startWorker, type RunningProcess } from '../helpers/processes.ts';
 import { startBenchUpstream, type BenchUpstream } from './lib/bench-upstream.ts';
 import { cpuClockOf, cpuClockOfAll, type CpuClock } from './lib/cpu.ts';
-import { countLines, startGatewayProcess, type GatewayProcess } from './lib/gateway-process.ts';
+import { countLines, startGatewayProcess, type GatewayAuth, type GatewayProcess, type GatewayStartOptions } from './lib/gateway-process.ts';
+import { startRedis, type RedisFixture } from '../helpers/redis.ts';
+import { pidsNamed } from './lib/cpu.ts';
 import { httpLoad, type CellResult } from './lib/load.ts';
-import { describeMachine, machineInfo, packageVersions } from './lib/machine.ts';
+import { describeMachine, machineInfo, packageVersions, sourceState } from './lib/machine.ts';
 import { nginxAvailable, nginxVersion, NGINX_BIN, startNginx, type NginxProcess } from './lib/nginx.ts';
 import { backgroundLoad, isNoisy, quietest, type RetryPolicy } from './lib/noise.ts';
 import { startProxyFloor, type ProxyFloor } from './lib/proxy-floor.ts';
 import type { ProfileWindow } from './lib/profiled-worker.ts';
 import { createRepository, type TempRepository } from './lib/repository.ts';
-import { ms, num, ratio, renderTable, verdict } from './lib/table.ts';
+import { ms, num, ratio, renderTable, renderTargets, verdict, type TargetRow } from './lib/table.ts';
 import { binaryRequest, checkOnce, seededFloats, type PreparedRequest } from './lib/v2-payload.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -59,7 +66,7 @@ const env = process.env;
 const list = (value: string | undefined, fallback: string): string[] => (value ?? fallback).split(',').map((s) => s.trim()).filter((s) => s !== '');
 const STRATEGIES_ALL = ['round-robin', 'random', 'least-connections', 'p2c', 'peak-ewma', 'weighted-round-robin'] as const;
 const STRATEGIES = STRATEGIES_ALL.filter((s) => list(env.BENCH_STRATEGIES, STRATEGIES_ALL.join(',')).includes(s));
-const PARTS = list(env.BENCH_PARTS, 'overhead,hetero,model');
+const PARTS = list(env.BENCH_PARTS, 'overhead,hetero,model,auth');
 const WARMUP_MS = Number(env.BENCH_WARMUP_MS ?? 750);
 const DURATION_MS = Number(env.BENCH_DURATION_MS ?? 2500);
 const CONCURRENCY = list(env.BENCH_CONCURRENCY, '1,16,64').map(Number);
@@ -104,7 +111,7 @@ const progress = (line: string): void => void process.stderr.write(`[bench] ${li
 // ---------------------------------------------------------------------------------------------
 // Cells
 
-type Part = 'overhead' | 'hetero' | 'model';
+type Part = 'overhead' | 'hetero' | 'model' | 'auth';
 
 interface Cell {
   part: Part;
@@ -126,6 +133,8 @@ interface Cell {
   shares?: Record<string, number>;
   /** TCP connections the upstreams accepted during the window (a proxy that reuses its connections opens none). */
   upstreamConnections?: number;
+  /** CPU of a helper process on the request path (Redis for the throttled variant) per completed request, µs. */
+  sideCpuUs?: number;
   attempts: number;
 }
 
@@ -161,15 +170,20 @@ interface Target {
   /** A profiled proxy process whose measured windows go to <BENCH_GATEWAY_PROF>/windows.json. */
   profiled?: { pid: number; spawnedAt: number };
   upstreams?: BenchUpstream[];
+  /** A helper process the proxy uses per request (Redis): its CPU is reported apart, not as noise. */
+  sideCpu?: CpuClock;
 }
 
-async function measureCell(meta: Omit<Cell, 'result' | 'proxyCpuUs' | 'upstreamCpuUs' | 'logLinesPerRequest' | 'attempts' | 'shares'>, target: Target, warmupMs = WARMUP_MS): Promise<Cell> {
+async function measureCell(meta: Omit<Cell, 'result' | 'proxyCpuUs' | 'upstreamCpuUs' | 'logLinesPerRequest' | 'attempts' | 'shares' | 'sideCpuUs'>, target: Target, warmupMs = WARMUP_MS): Promise<Cell> {
   const run = async (): Promise<Cell> => {
     let logFrom = 0;
     let logTo = 0;
     let countsBefore: Array<{ infer: number; connections: number }> = [];
     let countsAfter: Array<{ infer: number; connections: number }> = [];
     let windowFrom = 0;
+    let sideFrom = 0;
+    let sideTo = 0;
+    const side = target.sideCpu;
     target.log?.truncate();
     const result = await httpLoad({
       url: target.url,
@@ -181,14 +195,16 @@ async function measureCell(meta: Omit<Cell, 'result' | 'proxyCpuUs' | 'upstreamC
       durationMs: DURATION_MS,
       // The proxy is the "server" whose CPU is measured; with no proxy, the upstreams are.
       serverCpu: target.proxyCpu ?? target.upstreamCpu,
-      ...(target.proxyCpu ? { accountedCpu: target.upstreamCpu } : {}),
+      ...(target.proxyCpu ? { accountedCpu: side ? () => target.upstreamCpu() + side() : target.upstreamCpu } : {}),
       beforeWindow: async () => {
         if (target.upstreams) countsBefore = await Promise.all(target.upstreams.map((u) => u.counts()));
         logFrom = target.log?.size() ?? 0;
+        sideFrom = side?.() ?? 0;
         windowFrom = performance.now();
       },
       afterWindow: async () => {
         const windowTo = performance.now();
+        sideTo = side?.() ?? 0;
         logTo = target.log?.size() ?? 0;
         if (target.upstreams) countsAfter = await Promise.all(target.upstreams.map((u) => u.counts()));
         const profiled = target.profiled ?? target.gateway;
@@ -199,7 +215,8 @@ async function measureCell(meta: Omit<Cell, 'result' | 'proxyCpuUs' | 'upstreamC
     });
     const perOpUs = (cores: number): number => (result.completed > 0 ? (cores * result.seconds * 1e6) / result.completed : Number.NaN);
     const proxyCpuUs = target.proxyCpu ? result.serverCpuMsPerOp * 1000 : Number.NaN;
-    const upstreamCpuUs = target.proxyCpu ? perOpUs(result.accountedCores) : result.serverCpuMsPerOp * 1000;
+    const sideCpuUs = result.completed > 0 ? ((sideTo - sideFrom) * 1000) / result.completed : Number.NaN;
+    const upstreamCpuUs = target.proxyCpu ? perOpUs(result.accountedCores) - (side ? sideCpuUs : 0) : result.serverCpuMsPerOp * 1000;
     const logLines = target.log ? target.log.count(logFrom, logTo) : Number.NaN;
     let shares: Record<string, number> | undefined;
     let upstreamConnections: number | undefined;
@@ -217,6 +234,7 @@ async function measureCell(meta: Omit<Cell, 'result' | 'proxyCpuUs' | 'upstreamC
       logLinesPerRequest: result.completed > 0 ? logLines / result.completed : Number.NaN,
       ...(shares ? { shares } : {}),
       ...(upstreamConnections !== undefined ? { upstreamConnections } : {}),
+      ...(side ? { sideCpuUs } : {}),
       attempts: 1,
     };
   };
@@ -248,12 +266,13 @@ function gatewayTarget(gateway: GatewayProcess, path: string, request: PreparedR
   };
 }
 
-async function startGateway(workers: string[], strategy: string, auth: 'api-key' | 'anonymous' = 'api-key'): Promise<GatewayProcess> {
+async function startGateway(workers: string[], strategy: string, auth: GatewayAuth = 'api-key', extra: Pick<GatewayStartOptions, 'config' | 'redisUrl'> = {}): Promise<GatewayProcess> {
   if (PROFILE_DIR) await mkdir(PROFILE_DIR, { recursive: true });
   return startGatewayProcess({
     workers,
     strategy,
     auth,
+    ...extra,
     ...(PROFILE_DIR ? { nodeArgs: PROFILE_ARGS } : {}),
   });
 }
@@ -420,16 +439,70 @@ async function benchModel(): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 4. Authentication and throttling
+
+/**
+ * The same two tiny upstreams behind one gateway per way of authenticating (p2c). "none" is
+ * --allow-anonymous with throttling off; the API key without a rate of its own is authentication
+ * only; the Redis variant keeps the key in Redis and gives it a rate no benchmark reaches, so every
+ * request pays the EVALSHA round trip of the token bucket and none is refused.
+ */
+const AUTH_VARIANTS: ReadonlyArray<{ name: string; auth: GatewayAuth; config?: Record<string, unknown> }> = [
+  { name: 'none', auth: 'anonymous', config: { throttle: { enabled: false } } },
+  { name: 'API key', auth: 'api-key' },
+  { name: 'JWT HS256', auth: 'jwt-hs256' },
+  { name: 'JWT RS256', auth: 'jwt-rs256' },
+  { name: 'API key + Redis limiter', auth: 'api-key+redis' },
+];
+const AUTH_CONCURRENCY = list(env.BENCH_AUTH_CONCURRENCY, '1,16,64').map(Number);
+/** Issue 4: authentication and throttling together cost at most this share of throughput at the top concurrency. */
+const TARGET_AUTH_COST = 0.15;
+
+async function benchAuth(): Promise<void> {
+  const upstreams = [await startBenchUpstream({ id: 'tiny-a' }), await startBenchUpstream({ id: 'tiny-b' })];
+  const upstreamCpu = cpuClockOfAll(() => upstreams.map((u) => u.pid));
+  const path = '/v2/models/echo/infer';
+  let redis: RedisFixture | undefined;
+  const gateways: GatewayProcess[] = [];
+  try {
+    answerBytes = await checkOnce(`${upstreams[0]!.url}${path}`, TINY_REQUEST, false);
+    redis = await startRedis(undefined, { spawn: true });
+    redisVersion = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).match(/v=(\S+)/)?.[1] ?? 'unknown';
+    const redisPids = pidsNamed(process.pid, 'redis-server');
+    // Every variant's gateway runs the whole time and the cells go round the variants at each
+    // concurrency, so a change in the machine's load hits them alike rather than one variant.
+    const targets: Array<{ name: string; target: Target }> = [];
+    for (const variant of AUTH_VARIANTS) {
+      progress(`starting a gateway with authentication: ${variant.name}`);
+      const gateway = await startGateway(upstreams.map((u) => u.url), 'p2c', variant.auth, { ...(variant.config ? { config: variant.config } : {}), redisUrl: redis.url });
+      gateways.push(gateway);
+      await checkOnce(`${gateway.url}${path}`, authed(gateway, TINY_REQUEST), false);
+      const target = gatewayTarget(gateway, path, TINY_REQUEST, upstreamCpu, upstreams);
+      if (variant.auth === 'api-key+redis') target.sideCpu = cpuClockOfAll(() => redisPids);
+      await prewarm(target);
+      targets.push({ name: variant.name, target });
+    }
+    for (const c of AUTH_CONCURRENCY) {
+      for (const { name, target } of targets) record(await measureCell({ part: 'auth', path: 'gateway', strategy: 'p2c', variant: name, concurrency: c }, target));
+    }
+  } finally {
+    for (const gateway of gateways) await gateway.stop(PROFILE_DIR ? 30_000 : 5000);
+    await redis?.stop();
+    await Promise.all(upstreams.map((u) => u.stop()));
+  }
+}
+
+let redisVersion = '';
+
+/** Throughput cost of a variant against "none" at the same concurrency: 1 − variant req/s ÷ none req/s. */
+function authCost(variant: string, concurrency: number): number {
+  const none = find('auth', 'gateway', 'p2c', concurrency, 'none')?.result.perSecond ?? Number.NaN;
+  return 1 - (find('auth', 'gateway', 'p2c', concurrency, variant)?.result.perSecond ?? Number.NaN) / none;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Targets
 
-interface TargetRow {
-  name: string;
-  detail: string;
-  value: string;
-  limit: string;
-  result: string;
-  pass?: boolean;
-}
 
 const find = (part: Part, path: Cell['path'], strategy: string, concurrency: number, variant = ''): Cell | undefined =>
   cells.find((c) => c.part === part && c.path === path && c.strategy === strategy && c.concurrency === concurrency && c.variant === variant);
@@ -491,7 +564,27 @@ function targetRows(): TargetRow[] {
       });
     }
   }
-  return rows;
+  // Authentication and throttling against none, at the top concurrency.
+  const top = Math.max(...AUTH_CONCURRENCY);
+  for (const variant of AUTH_VARIANTS.slice(1)) {
+    const cost = authCost(variant.name, top);
+    if (!Number.isFinite(cost)) continue;
+    rows.push({
+      name: 'throughput cost vs no auth/limit',
+      detail: `${variant.name}, c=${top}`,
+      value: `${(cost * 100).toFixed(1)}%`,
+      limit: `<= ${TARGET_AUTH_COST * 100}%`,
+      result: verdict(cost <= TARGET_AUTH_COST),
+      pass: cost <= TARGET_AUTH_COST,
+    });
+    // The same cost read from CPU per request: what throughput would lose where the gateway's CPU is
+    // the bottleneck, and far less sensitive to other processes on a shared machine than req/s.
+    const none = find('auth', 'gateway', 'p2c', top, 'none')?.proxyCpuUs ?? Number.NaN;
+    const cpuCost = 1 - none / (find('auth', 'gateway', 'p2c', top, variant.name)?.proxyCpuUs ?? Number.NaN);
+    if (Number.isFinite(cpuCost)) rows.push({ name: 'CPU-derived cost (1 − CPU none ÷ CPU)', detail: `${variant.name}, c=${top}`, value: `${(cpuCost * 100).toFixed(1)}%`, limit: '', result: 'info' });
+  }
+  // Rows of parts that did not run (BENCH_PARTS) have no figure at all: leave them out.
+  return rows.filter((r) => r.value.replace(/[-/\s]|ms|µs/g, '') !== '');
 }
 
 function addedRow(detail: string, added: number): TargetRow {
@@ -508,17 +601,6 @@ function addedRow(detail: string, added: number): TargetRow {
 
 // ---------------------------------------------------------------------------------------------
 // Report
-
-/** The commit measured, and how many files under gateway/ and shared/ differ from it (others may be editing). */
-function sourceState(): string {
-  try {
-    const git = (...args: string[]): string => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = git('status', '--porcelain', '--', 'gateway', 'shared').split('\n').filter((l) => l !== '').length;
-    return `${git('rev-parse', '--short', 'HEAD')}${dirty > 0 ? ` + ${dirty} uncommitted file(s) under gateway/ and shared/` : ''}`;
-  } catch {
-    return 'unknown (no git)';
-  }
-}
 
 const SOURCE = sourceState();
 
@@ -542,6 +624,11 @@ function method(): string[] {
     '    at once (the fault upstream\'s delay mode). Share: inference requests each upstream answered in the window.',
     '3. Real model: a worker (shared/cli/bin.js worker) serving iris with its shipped config, binary tensor',
     '    extension in and out; direct, and through a gateway with that one worker (p2c).',
+    `4. Authentication and throttling: part 1's request and upstreams, one gateway (p2c) per variant, all running, cells`,
+    '    taken round the variants at each concurrency: none (--allow-anonymous, throttling off); API key (file key store,',
+    '    key without a rate); JWT HS256; JWT RS256 (2048-bit key pair made at run time; tokens carry no plan); API key +',
+    '    Redis limiter (redis-server on a free port, --save "" --appendonly no; key in Redis with a rate of 1e9/s, so every',
+    '    request pays one EVALSHA and none is refused). Cost = 1 − req/s ÷ req/s of none at the same concurrency.',
     'The gateway runs with its defaults otherwise: API-key authentication (a key in a throw-away key file, sent as',
     '    Authorization: Bearer; "no auth" rows: --allow-anonymous), throttling on (the key names no plan), breakers,',
     '    metrics, retry budget, health checks, and its default log level (info: one access line per request), stdout to a file;',
@@ -695,13 +782,45 @@ function printReport(): void {
     );
   }
 
+  const auth = cells.filter((c) => c.part === 'auth');
+  if (auth.length > 0) {
+    out.push(`4. authentication and throttling (tiny upstream x2, gateway p2c; Redis ${redisVersion || 'n/a'} on this machine)`);
+    const none = (c: Cell): Cell | undefined => find('auth', 'gateway', 'p2c', c.concurrency, 'none');
+    out.push(
+      renderTable(
+        [
+          { title: 'conc' },
+          { title: 'authentication', align: 'left' },
+          { title: 'req/s' },
+          { title: 'vs none' },
+          { title: 'p50 ms' },
+          { title: 'p99 ms' },
+          { title: 'gateway CPU µs/req' },
+          { title: 'CPU vs none µs/req' },
+          { title: 'redis CPU µs/req' },
+          { title: 'other cores' },
+          { title: 'errors' },
+        ],
+        [...auth].sort((a, b) => a.concurrency - b.concurrency).map((c) => [
+          String(c.concurrency),
+          c.variant,
+          num(c.result.perSecond),
+          ratio(c.result.perSecond / (none(c)?.result.perSecond ?? Number.NaN)),
+          ms(c.result.latency.p50Ms),
+          ms(c.result.latency.p99Ms),
+          us(c.proxyCpuUs),
+          c.variant === 'none' ? '-' : `${c.proxyCpuUs >= (none(c)?.proxyCpuUs ?? Number.NaN) ? '+' : ''}${us(c.proxyCpuUs - (none(c)?.proxyCpuUs ?? Number.NaN))}`,
+          us(c.sideCpuUs ?? Number.NaN),
+          c.result.otherCores.toFixed(2),
+          String(c.result.errors),
+        ]),
+      ),
+      '',
+    );
+  }
+
   out.push('targets:');
-  out.push(
-    renderTable(
-      [{ title: 'target', align: 'left' }, { title: 'where', align: 'left' }, { title: 'value' }, { title: 'limit' }, { title: 'result', align: 'left' }],
-      targetRows().map((r) => [r.name, r.detail, r.value, r.limit, r.result]),
-    ),
-  );
+  out.push(renderTargets(targetRows()));
   if (nginxConfText) out.push('', 'nginx.conf used (temp paths shortened):', ...nginxConfText.replace(/\/tmp\/infergate-bench-nginx-[^/]+\//g, '<tmp>/').trimEnd().split('\n').map((l) => `  ${l}`));
   process.stdout.write(`${out.join('\n')}\n`);
 }
@@ -715,10 +834,11 @@ async function writeJson(): Promise<void> {
     packages: VERSIONS,
     source: SOURCE,
     nginx: nginxAvailable() ? nginxVersion() : null,
+    redis: redisVersion || null,
     nginxConfig: nginxConfText || null,
     method: method(),
     backgroundCores: background,
-    settings: { warmupMs: WARMUP_MS, heteroWarmupMs: HETERO_WARMUP_MS, durationMs: DURATION_MS, concurrency: CONCURRENCY, heteroConcurrency: HETERO_CONCURRENCY, fastMs: FAST_MS, slowMs: SLOW_MS, strategies: STRATEGIES },
+    settings: { warmupMs: WARMUP_MS, heteroWarmupMs: HETERO_WARMUP_MS, prewarmMs: PREWARM_MS, durationMs: DURATION_MS, concurrency: CONCURRENCY, heteroConcurrency: HETERO_CONCURRENCY, fastMs: FAST_MS, slowMs: SLOW_MS, strategies: STRATEGIES, authConcurrency: AUTH_CONCURRENCY, parts: PARTS },
     cells,
     targets: targetRows(),
   };
@@ -734,13 +854,15 @@ async function main(): Promise<void> {
   const cellCount =
     (PARTS.includes('overhead') ? CONCURRENCY.length * (2 + STRATEGIES.length + (NO_AUTH_ROWS && STRATEGIES.includes('p2c') ? 1 : 0) + (FLOOR_ROWS ? 1 : 0)) : 0) +
     (PARTS.includes('hetero') ? HETERO_VARIANTS.length * STRATEGIES.length : 0) +
-    (PARTS.includes('model') ? 2 * MODEL_CONCURRENCY.length : 0);
+    (PARTS.includes('model') ? 2 * MODEL_CONCURRENCY.length : 0) +
+    (PARTS.includes('auth') ? AUTH_VARIANTS.length * AUTH_CONCURRENCY.length : 0);
   progress(`${cellCount} cells, about ${Math.round((cellCount * (WARMUP_MS + DURATION_MS + 1000)) / 1000) + 20} s`);
   background = await backgroundLoad();
   progress(`background load before start: ${background.toFixed(2)} cores busy`);
   if (PARTS.includes('overhead')) await benchOverhead();
   if (PARTS.includes('hetero')) await benchHetero();
   if (PARTS.includes('model')) await benchModel();
+  if (PARTS.includes('auth')) await benchAuth();
   if (PROFILE_DIR) await writeFile(join(PROFILE_DIR, 'windows.json'), `${JSON.stringify(profileWindows, null, 2)}\n`);
   printReport();
   await writeJson();

@@ -20,6 +20,8 @@ declare module 'autocannon' {
     headers?: Record<string, string>;
     body?: string | Buffer;
     requests?: AutocannonRequest[];
+    /** Requests per second across all connections. */
+    overallRate?: number;
   }
 
   interface AutocannonResult {

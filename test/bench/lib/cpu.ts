@@ -176,3 +176,24 @@ export function cpuClockOfAll(pids: () => readonly number[]): CpuClock {
     return total;
   };
 }
+
+/** Children of `parent` whose command name (/proc/<pid>/comm) starts with `name`, e.g. a redis-server it spawned. */
+export function pidsNamed(parent: number, name: string): number[] {
+  return childPids(parent).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith(name);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Resident set size of process `pid` in bytes (VmRSS of /proc/<pid>/status); NaN when unreadable. */
+export function rssBytes(pid: number): number {
+  try {
+    const kb = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? Number.NaN : Number(kb) * 1024;
+  } catch {
+    return Number.NaN;
+  }
+}

@@ -6,8 +6,10 @@
  * truncated between cells while the gateway keeps writing.
  *
  * Clients authenticate as in production: by default a fresh API key in a throw-away key file (the
- * embedded key store), created with `infergate keys create`; `authHeaders` carries it. `auth:
- * 'anonymous'` starts the gateway with --allow-anonymous instead.
+ * embedded key store), created with `infergate keys create`; `authHeaders` carries it. Other ways
+ * (`auth`): 'anonymous' (--allow-anonymous), 'jwt-hs256' / 'jwt-rs256' (a secret or an RSA key pair
+ * made here, the token signed here), 'api-key+redis' (the key in Redis with a rate of its own, so
+ * every request also takes one EVALSHA of the token bucket; needs `redisUrl`).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -16,7 +18,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import jwt from 'jsonwebtoken';
 import { CLI, REPO_ROOT, waitFor } from '../../helpers/processes.ts';
 import { freePort } from './ports.ts';
 
@@ -42,6 +45,11 @@ export interface GatewayProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
+export type GatewayAuth = 'api-key' | 'anonymous' | 'jwt-hs256' | 'jwt-rs256' | 'api-key+redis';
+
+/** An API key's own rate for 'api-key+redis': far above anything a benchmark reaches, so nothing is refused. */
+export const UNREACHABLE_RATE_PER_SEC = 1_000_000_000;
+
 export interface GatewayStartOptions {
   workers: string[];
   strategy: string;
@@ -49,14 +57,21 @@ export interface GatewayStartOptions {
   nodeArgs?: readonly string[];
   /** Extra environment (the child otherwise gets this process's, minus LOG_LEVEL and INFERGATE_*). */
   env?: Record<string, string>;
-  /** How clients authenticate: an API key (default, the production path) or not at all. */
-  auth?: 'api-key' | 'anonymous';
+  /** How clients authenticate: an API key (default, the production path), a JWT, or not at all. */
+  auth?: GatewayAuth;
+  /** Redis for 'api-key+redis': key store and rate-limit buckets. */
+  redisUrl?: string;
+  /** The 'api-key' key's own rate plan (`keys create --rate --burst`); none = not throttled. */
+  keyRate?: { perSecond: number; burst: number };
   /** Merged into the gateway's config file (JSON), e.g. { throttle: { enabled: false } }. */
   config?: Record<string, unknown>;
   timeoutMs?: number;
 }
 
-export async function startGatewayProcess(options: GatewayStartOptions): Promise<GatewayProcess> {
+/** Tries with fresh ports when another process took a chosen one first (a shared machine). */
+const PORT_ATTEMPTS = 3;
+
+export async function startGatewayProcess(options: GatewayStartOptions, attempt = 1): Promise<GatewayProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'infergate-bench-gateway-'));
   const logFile = join(dir, 'gateway.log');
   const token = randomBytes(16).toString('hex');
@@ -68,38 +83,28 @@ export async function startGatewayProcess(options: GatewayStartOptions): Promise
   }
   Object.assign(env, { INFERGATE_ADMIN_TOKEN: token }, options.env);
   const auth = options.auth ?? 'api-key';
-  const keysFile = join(dir, 'keys.json');
-  let authHeaders: Record<string, string> = {};
-  if (auth === 'api-key') {
-    const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'keys', 'create', '--file', keysFile, '--name', 'bench', '--json'], { cwd: REPO_ROOT, env });
-    const key = (JSON.parse(stdout) as { key?: string }).key;
-    if (typeof key !== 'string') throw new Error(`infergate keys create printed no key: ${stdout}`);
-    authHeaders = { authorization: `Bearer ${key}` };
-  }
+  const { authHeaders, config: authConfig } = await credentials(auth, dir, env, options.redisUrl, options.keyRate);
   const configFile = join(dir, 'gateway.json');
-  await writeFile(configFile, JSON.stringify({ ...options.config, auth: { apiKeys: { file: keysFile } } }, null, 2));
+  await writeFile(configFile, JSON.stringify({ ...options.config, ...authConfig }, null, 2));
   // Ports chosen here rather than 0 + the "gateway listening" log line, so a run with a log level that
   // hides that line (an experiment with LOG_LEVEL=warn) starts all the same.
   const port = await freePort();
   const adminPort = await freePort();
   const fd = openSync(logFile, 'a');
   const spawnedAt = performance.now();
-  const child = spawn(
-    process.execPath,
-    [
-      ...(options.nodeArgs ?? []),
-      CLI,
-      'gateway',
-      '--port', String(port),
-      '--host', '127.0.0.1',
-      '--admin-port', String(adminPort),
-      '--workers', options.workers.join(','),
-      '--strategy', options.strategy,
-      '--config', configFile,
-      ...(auth === 'anonymous' ? ['--allow-anonymous'] : []),
-    ],
-    { cwd: REPO_ROOT, env, stdio: ['ignore', fd, 'pipe'] },
-  );
+  const command = [
+    ...(options.nodeArgs ?? []),
+    CLI,
+    'gateway',
+    '--port', String(port),
+    '--host', '127.0.0.1',
+    '--admin-port', String(adminPort),
+    '--workers', options.workers.join(','),
+    '--strategy', options.strategy,
+    '--config', configFile,
+    ...(auth === 'anonymous' ? ['--allow-anonymous'] : []),
+  ];
+  const child = spawn(process.execPath, command, { cwd: REPO_ROOT, env, stdio: ['ignore', fd, 'pipe'] });
   closeSync(fd);
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -125,6 +130,7 @@ export async function startGatewayProcess(options: GatewayStartOptions): Promise
     child.kill('SIGKILL');
     const message = `the gateway did not start or admit its workers (exit ${child.exitCode ?? child.signalCode})\n${stderr}\n${safeRead(logFile).slice(-4000)}`;
     await rm(dir, { recursive: true, force: true });
+    if (stderr.includes('EADDRINUSE') && attempt < PORT_ATTEMPTS) return startGatewayProcess(options, attempt + 1);
     throw new Error(message);
   }
 
@@ -157,6 +163,48 @@ export async function startGatewayProcess(options: GatewayStartOptions): Promise
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The gateway config that makes `auth` the way clients authenticate, and the headers a client then sends. */
+async function credentials(
+  auth: GatewayAuth,
+  dir: string,
+  env: NodeJS.ProcessEnv,
+  redisUrl: string | undefined,
+  keyRate: GatewayStartOptions['keyRate'],
+): Promise<{ authHeaders: Record<string, string>; config: Record<string, unknown> }> {
+  const keysFile = join(dir, 'keys.json');
+  const fileStore = { auth: { apiKeys: { file: keysFile } } };
+  const createKey = async (store: string[]): Promise<Record<string, string>> => {
+    const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'keys', 'create', ...store, '--name', 'bench', '--json'], { cwd: REPO_ROOT, env });
+    const key = (JSON.parse(stdout) as { key?: string }).key;
+    if (typeof key !== 'string') throw new Error(`infergate keys create printed no key: ${stdout}`);
+    return { authorization: `Bearer ${key}` };
+  };
+  const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
+  switch (auth) {
+    case 'anonymous':
+      return { authHeaders: {}, config: fileStore };
+    case 'api-key':
+      return { authHeaders: await createKey(['--file', keysFile, ...(keyRate ? ['--rate', String(keyRate.perSecond), '--burst', String(keyRate.burst)] : [])]), config: fileStore };
+    case 'api-key+redis': {
+      if (redisUrl === undefined) throw new Error("auth 'api-key+redis' needs redisUrl");
+      const rate = String(UNREACHABLE_RATE_PER_SEC);
+      return { authHeaders: await createKey(['--redis', redisUrl, '--rate', rate, '--burst', rate]), config: { ...fileStore, redis: { url: redisUrl } } };
+    }
+    case 'jwt-hs256': {
+      const secret = randomBytes(32).toString('hex');
+      const token = jwt.sign({ sub: 'bench', models: ['*'] }, secret, { algorithm: 'HS256', expiresIn: '12h' });
+      return { authHeaders: bearer(token), config: { auth: { apiKeys: { file: keysFile }, jwt: { keys: [{ algorithms: ['HS256'], secret }] } } } };
+    }
+    case 'jwt-rs256': {
+      const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const publicKeyFile = join(dir, 'jwt-public.pem');
+      await writeFile(publicKeyFile, publicKey.export({ type: 'spki', format: 'pem' }));
+      const token = jwt.sign({ sub: 'bench', models: ['*'] }, privateKey, { algorithm: 'RS256', expiresIn: '12h' });
+      return { authHeaders: bearer(token), config: { auth: { apiKeys: { file: keysFile }, jwt: { keys: [{ algorithms: ['RS256'], publicKeyFile }] } } } };
+    }
+  }
 }
 
 /** Newlines in bytes [from, to) of a file, and how many times `needle` occurs there. */

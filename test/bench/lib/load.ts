@@ -101,6 +101,13 @@ export interface HttpLoadOptions extends WindowOptions {
   body?: string | Buffer;
   /** CPU clock of the server process (see cpu.ts cpuClockOf). */
   serverCpu?: CpuClock;
+  /**
+   * Requests per second offered across all connections (autocannon's `overallRate`): with enough
+   * connections the arrival rate no longer depends on how fast answers come (open-loop-like).
+   */
+  overallRate?: number;
+  /** Every answer, measured or not: status (0 for a transport error), latency, and when it arrived (performance.now()). */
+  onResponse?: (status: number, latencyMs: number, atMs: number) => void;
 }
 
 export async function httpLoad(options: HttpLoadOptions): Promise<CellResult> {
@@ -114,8 +121,11 @@ export async function httpLoad(options: HttpLoadOptions): Promise<CellResult> {
     method: options.method ?? 'GET',
     ...(options.headers ? { headers: options.headers } : {}),
     ...(options.body !== undefined ? { body: options.body } : {}),
+    ...(options.overallRate !== undefined ? { overallRate: options.overallRate } : {}),
   });
+  const onResponse = options.onResponse;
   instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTimeMs: number) => {
+    onResponse?.(statusCode, responseTimeMs, performance.now());
     if (!window.recording) return;
     if (statusCode >= 200 && statusCode < 300) {
       window.completed++;
@@ -125,6 +135,7 @@ export async function httpLoad(options: HttpLoadOptions): Promise<CellResult> {
     }
   });
   instance.on('reqError', () => {
+    onResponse?.(0, Number.NaN, performance.now());
     if (window.recording) window.errors++;
   });
   const finished = Promise.resolve(instance);

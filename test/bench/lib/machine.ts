@@ -1,5 +1,7 @@
 /** What the numbers were measured on, printed at the top of every benchmark report. */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { REPO_ROOT } from '../../helpers/processes.ts';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 
@@ -51,4 +53,15 @@ export function describeMachine(info: MachineInfo): string[] {
     `node:             ${info.node}`,
     `onnxruntime-node: ${info.onnxruntimeNode}`,
   ];
+}
+
+/** The commit measured, and how many files under gateway/ and shared/ differ from it (others may be editing). */
+export function sourceState(): string {
+  try {
+    const git = (...args: string[]): string => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = git('status', '--porcelain', '--', 'gateway', 'shared').split('\n').filter((l) => l !== '').length;
+    return `${git('rev-parse', '--short', 'HEAD')}${dirty > 0 ? ` + ${dirty} uncommitted file(s) under gateway/ and shared/` : ''}`;
+  } catch {
+    return 'unknown (no git)';
+  }
 }

@@ -40,3 +40,21 @@ export function ratio(value: number): string {
 export function verdict(pass: boolean | undefined): string {
   return pass === undefined ? 'info' : pass ? 'PASS' : 'FAIL';
 }
+
+/** One line of a benchmark's targets table, also written to its raw JSON for bench/report.md. */
+export interface TargetRow {
+  name: string;
+  detail: string;
+  value: string;
+  limit: string;
+  /** PASS, FAIL, info or n/a. */
+  result: string;
+  pass?: boolean;
+}
+
+export function renderTargets(rows: readonly TargetRow[]): string {
+  return renderTable(
+    [{ title: 'target', align: 'left' }, { title: 'where', align: 'left' }, { title: 'value' }, { title: 'limit' }, { title: 'result', align: 'left' }],
+    rows.map((r) => [r.name, r.detail, r.value, r.limit, r.result]),
+  );
+}
