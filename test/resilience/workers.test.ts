@@ -115,17 +115,21 @@ test('faulty workers under load: too slow, reset mid-body, refusing, all down', 
     balancing: { strategy: 'round-robin' },
     timeouts: { requestMs: 800 },
   });
-  const idOf = async (u: FaultUpstream): Promise<string> => workerIdOf(gateway, u.url);
-
-  await t.test('slower than the deadline: 504, the breaker opens, then 503 at once', async () => {
-    const slowId = await idOf(slow);
-    await slow.setMode('delay', { delayMs: 3000 });
+  /** Four loads on `model` until the breaker of `upstream` (its only worker) opens, and a little after. */
+  const loadUntilBreakerOpens = async (upstream: FaultUpstream, model: string): Promise<{ before: MetricsScrape; result: LoadResult }> => {
+    const id = await workerIdOf(gateway, upstream.url);
     const before = await scrapeMetrics(gateway.url);
-    const load = startLoad(() => echo(gateway.url, 'slow'), 4);
-    await waitFor(async () => (await scrapeMetrics(gateway.url)).delta(before, 'infergate_gateway_breaker_transitions_total', { worker: slowId, state: 'open' }) >= 1, 10_000);
+    const load = startLoad(() => echo(gateway.url, model), 4);
+    await waitFor(async () => (await scrapeMetrics(gateway.url)).delta(before, 'infergate_gateway_breaker_transitions_total', { worker: id, state: 'open' }) >= 1, 10_000);
     await sleep(300);
     const result = await load.stop();
     await waitForIdle(gateway.url);
+    return { before, result };
+  };
+
+  await t.test('slower than the deadline: 504, the breaker opens, then 503 at once', async () => {
+    await slow.setMode('delay', { delayMs: 3000 });
+    const { before, result } = await loadUntilBreakerOpens(slow, 'slow');
     const after = await scrapeMetrics(gateway.url);
     t.diagnostic(`${result.sent} requests: ${tally(result.statuses)}`);
     // (a) 504 while the breaker judged it, 503 with Retry-After once it was open.
@@ -142,15 +146,10 @@ test('faulty workers under load: too slow, reset mid-body, refusing, all down', 
   });
 
   await t.test('reset mid-body: the client sees a broken response, the breaker opens', async () => {
-    const tornId = await idOf(torn);
     await torn.setMode('reset-mid-body');
-    const before = await scrapeMetrics(gateway.url);
-    const load = startLoad(() => echo(gateway.url, 'torn'), 4);
-    await waitFor(async () => (await scrapeMetrics(gateway.url)).delta(before, 'infergate_gateway_breaker_transitions_total', { worker: tornId, state: 'open' }) >= 1, 10_000);
-    await sleep(300);
-    const result = await load.stop();
-    await waitForIdle(gateway.url);
-    t.diagnostic(`${result.sent} requests: ${tally(result.statuses)}`);
+    const { before, result } = await loadUntilBreakerOpens(torn, 'torn');
+    const after = await scrapeMetrics(gateway.url);
+    t.diagnostic(`${result.sent} requests: ${tally(result.statuses)}; requests_total for torn by status: ${['200', '502', '503'].map((st) => `${st}: ${counted(before, after, { model: 'torn', status: st })}`).join(', ')}`);
     // (a) A truncated body is never delivered as complete: the client's read fails (status 0 here),
     // or, once the breaker is open, 503 at once. Never a 200 with half a body.
     assert.equal(result.statuses[200], undefined, 'no truncated body passed for a whole one');
