@@ -115,6 +115,8 @@ test('faulty workers under load: too slow, reset mid-body, refusing, all down', 
     balancing: { strategy: 'round-robin' },
     timeouts: { requestMs: 800 },
   });
+  /** What the reset mid-body case sent, and what requests_total counted of it. */
+  let tornCounts: { sent: number; counted: number } | undefined;
   /** Four loads on `model` until the breaker of `upstream` (its only worker) opens, and a little after. */
   const loadUntilBreakerOpens = async (upstream: FaultUpstream, model: string): Promise<{ before: MetricsScrape; result: LoadResult }> => {
     const id = await workerIdOf(gateway, upstream.url);
@@ -135,7 +137,9 @@ test('faulty workers under load: too slow, reset mid-body, refusing, all down', 
     // (a) 504 while the breaker judged it, 503 with Retry-After once it was open.
     assert.ok((result.statuses[504] ?? 0) >= 1 && (result.statuses[503] ?? 0) >= 1, tally(result.statuses));
     assert.equal(result.statuses[200], undefined);
-    expectOnly(result, ['GW_ERR_DEADLINE_EXCEEDED', 'GW_ERR_NO_WORKER']);
+    // (GW_ERR_OVERLOADED: the breaker half-open with its one trial under way, and the wait for a
+    // free candidate ran out; see the report on that code's meaning in docs/resilience.md.)
+    expectOnly(result, ['GW_ERR_DEADLINE_EXCEEDED', 'GW_ERR_NO_WORKER', 'GW_ERR_OVERLOADED']);
     // (b) The gateway still answers; the worker is healthy again and gets its traffic back.
     await assertAlive(gateway);
     await slow.setMode('ok');
@@ -149,7 +153,8 @@ test('faulty workers under load: too slow, reset mid-body, refusing, all down', 
     await torn.setMode('reset-mid-body');
     const { before, result } = await loadUntilBreakerOpens(torn, 'torn');
     const after = await scrapeMetrics(gateway.url);
-    t.diagnostic(`${result.sent} requests: ${tally(result.statuses)}; requests_total for torn by status: ${['200', '502', '503'].map((st) => `${st}: ${counted(before, after, { model: 'torn', status: st })}`).join(', ')}`);
+    tornCounts = { sent: result.sent, counted: counted(before, after, { model: 'torn' }) };
+    t.diagnostic(`${result.sent} requests: ${tally(result.statuses)}; ${tornCounts.counted} in requests_total`);
     // (a) A truncated body is never delivered as complete: the client's read fails (status 0 here),
     // or, once the breaker is open, 503 at once. Never a 200 with half a body.
     assert.equal(result.statuses[200], undefined, 'no truncated body passed for a whole one');
@@ -159,6 +164,13 @@ test('faulty workers under load: too slow, reset mid-body, refusing, all down', 
     await assertAlive(gateway);
     assert.equal((await scrapeMetrics(gateway.url)).sum('infergate_gateway_inflight_requests'), 0);
     await torn.setMode('ok');
+  });
+
+  await t.test('a response broken mid-body is counted in requests_total', {
+    todo: 'gateway: a request whose response the worker broke mid-body is in no request metric (onDone runs on the response\'s finish, which never comes)',
+  }, () => {
+    assert.ok(tornCounts !== undefined, 'the reset mid-body case ran');
+    assert.equal(tornCounts.counted, tornCounts.sent, 'every request the clients sent to the broken worker is counted');
   });
 
   await t.test('connection refused on one of two workers: retried on the other', async () => {
@@ -208,8 +220,10 @@ test('faulty workers under load: too slow, reset mid-body, refusing, all down', 
   });
 });
 
-test('a worker flapping 100 times (down/up, then out of the pool and back) leaks no heap, sockets, handles or listeners', { timeout: 180_000 }, async (t) => {
-  const FLAPS = 100;
+test('a worker flapping 100 times down/up and 300 times out of the pool and back leaks no heap, sockets, handles or listeners', { timeout: 300_000 }, async (t) => {
+  /** Down and up again, as the brief for this case asks; then out of the pool and back, which makes a new breaker each time. */
+  const DOWN_UP = 100;
+  const OUT_IN = 300;
   const WARM_UP = 20;
   const stable = await startFaultUpstream(t, { id: 'stable' });
   const flapper = await startFaultUpstream(t, { id: 'flapper' });
@@ -261,19 +275,19 @@ test('a worker flapping 100 times (down/up, then out of the pool and back) leaks
   const baseline = await measure();
 
   load = startLoad(send, 4);
-  for (let i = 0; i < FLAPS; i++) await flapDown();
+  for (let i = 0; i < DOWN_UP; i++) await flapDown();
   const downUp = await load.stop();
   const middle = await measure();
   const before = await scrapeMetrics(gateway.url);
   load = startLoad(send, 4);
-  for (let i = 0; i < FLAPS; i++) await flapMembership();
+  for (let i = 0; i < OUT_IN; i++) await flapMembership();
   const outIn = await load.stop();
   const end = await measure();
   const after = await scrapeMetrics(gateway.url);
   const result = merge(warmUp, downUp, outIn);
   const mb = (n: number): string => (n / 1048576).toFixed(2);
-  t.diagnostic(`${2 * FLAPS + 2 * WARM_UP} flaps under load, ${result.sent} requests: ${tally(result.statuses)}`);
-  t.diagnostic(`baseline → after ${FLAPS} down/up flaps → after ${FLAPS} out/in flaps: heap after GC ${mb(baseline.heap)} → ${mb(middle.heap)} → ${mb(end.heap)} MB; handles ${baseline.handles} → ${middle.handles} → ${end.handles}; sockets ${baseline.sockets} → ${middle.sockets} → ${end.sockets}; fds ${baseline.fds} → ${middle.fds} → ${end.fds}`);
+  t.diagnostic(`${DOWN_UP + OUT_IN + 2 * WARM_UP} flaps under load, ${result.sent} requests: ${tally(result.statuses)}`);
+  t.diagnostic(`baseline → after ${DOWN_UP} down/up flaps → after ${OUT_IN} out/in flaps: heap after GC ${mb(baseline.heap)} → ${mb(middle.heap)} → ${mb(end.heap)} MB; handles ${baseline.handles} → ${middle.handles} → ${end.handles}; sockets ${baseline.sockets} → ${middle.sockets} → ${end.sockets}; fds ${baseline.fds} → ${middle.fds} → ${end.fds}`);
 
   // (a) Requests caught on the flapper as it went down fail as the gateway's own errors; most succeed.
   assert.ok((result.statuses[200] ?? 0) > result.sent / 2, tally(result.statuses));
@@ -282,9 +296,10 @@ test('a worker flapping 100 times (down/up, then out of the pool and back) leaks
   await assertAlive(gateway);
   assertNoWarnings(stderr(), 'the gateway');
   // (c) Nothing grew with the number of flaps. Each out/in flap makes a new breaker and agent
-  // (about 10 KB together, measured with --expose-gc): leaking them would add 1 MB over 100 flaps.
-  // A socket or handle per flap would add 100; a few come and go with the load's connections.
-  assert.ok(end.heap - baseline.heap < 1048576, `heap grew by ${mb(end.heap - baseline.heap)} MB`);
+  // (about 10 KB together, measured with --expose-gc): leaking them would add 3 MB over 300 flaps,
+  // while the drift seen without a leak (late warm-up, collector noise) stays near 1 MB.
+  // A socket or handle per flap would add hundreds; a few come and go with the load's connections.
+  assert.ok(end.heap - baseline.heap < 2 * 1048576, `heap grew by ${mb(end.heap - baseline.heap)} MB`);
   assert.ok(end.handles - baseline.handles <= 8, `handles ${baseline.handles} → ${end.handles}`);
   assert.ok(end.sockets - baseline.sockets <= 8, `sockets ${baseline.sockets} → ${end.sockets}`);
   assert.ok(end.fds - baseline.fds <= 8, `open fds ${baseline.fds} → ${end.fds}`);
