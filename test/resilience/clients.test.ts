@@ -14,11 +14,11 @@ import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deflateSync, gzipSync } from 'node:zlib';
 import { startFaultUpstream } from '../helpers/fault-upstream.ts';
-import { startLoad, type RunningLoad } from '../helpers/load.ts';
+import type { RunningLoad } from '../helpers/load.ts';
 import { scrapeMetrics } from '../helpers/metrics.ts';
 import { startWorker, waitFor } from '../helpers/processes.ts';
 import { IRIS_BODY, inferIris, irisRepository, nodeRequest, parseRawResponse, rawExchange, startConfiguredGateway, startRecorder, workerIdOf } from '../integration/gateway/support.ts';
-import { HANG_MS, type CataloguedOptions, type Seen, assertAlive, expectCatalogued, see, tally, waitForIdle } from './support.ts';
+import { HANG_MS, type CataloguedOptions, type Seen, assertAlive, loadFor, expectCatalogued, see, tally, waitForIdle } from './support.ts';
 
 const GATEWAY_BODY_LIMIT = 64 * 1024;
 const WORKER_BODY_LIMIT = 1024 * 1024;
@@ -39,11 +39,7 @@ test('hostile clients while normal traffic flows', { timeout: 240_000 }, async (
   const infer = (init: RequestInit & { headers?: Record<string, string> } = {}): Promise<Seen> =>
     see(`${gateway.url}/v2/models/iris/infer`, { method: 'POST', body: IRIS_BODY, ...init, headers: { 'content-type': 'application/json', ...init.headers } });
   /** Well-behaved traffic: 4 loops of iris inferences, stopped when the subtest `st` ends, whatever happens. */
-  const background = (st: TestContext): RunningLoad => {
-    const load = startLoad(() => inferIris(gateway.url, {}, { signal: AbortSignal.timeout(HANG_MS) }), 4);
-    st.after(() => load.stop());
-    return load;
-  };
+  const background = (st: TestContext): RunningLoad => loadFor(st, () => inferIris(gateway.url, {}, { signal: AbortSignal.timeout(HANG_MS) }), 4);
   /** The well-behaved traffic was all served. */
   const assertServed = async (load: RunningLoad): Promise<number> => {
     const result = await load.stop();

@@ -8,16 +8,16 @@
 //
 // test/integration/gateway/shared-state.test.ts checks exactness across replicas and the key store
 // through a kill and a SIGSTOP; test/integration/throttle/failover.test.ts the limiter alone.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startLoad, type LoadResult, type RunningLoad } from '../helpers/load.ts';
+import type { LoadResult, RunningLoad } from '../helpers/load.ts';
 import { scrapeMetrics } from '../helpers/metrics.ts';
 import { startWorker, waitFor, type RunningGateway } from '../helpers/processes.ts';
 import { skipUnlessControllable, startRedis } from '../helpers/redis.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { IRIS_BODY, inferIris, irisRepository, startConfiguredGateway } from '../integration/gateway/support.ts';
-import { HANG_MS, assertAlive, expectCatalogued, see, tally } from './support.ts';
+import { HANG_MS, assertAlive, expectCatalogued, loadFor, see, tally } from './support.ts';
 
 const FALLBACKS = 'infergate_gateway_ratelimit_store_fallbacks_total';
 const RECOVERED = 'rate-limit store answering again: shared limiting resumed';
@@ -52,7 +52,7 @@ test('the rate-limit store failing under load, fail open and fail closed', { tim
   const sides = await Promise.all([start('open'), start('closed')]);
   const [open, closed] = sides;
   const send = (side: Side) => (): Promise<Response> => inferIris(side.gateway.url, {}, { signal: AbortSignal.timeout(HANG_MS) });
-  const loadBoth = (): RunningLoad[] => sides.map((s) => startLoad(send(s), 4));
+  const loadBoth = (st: TestContext): RunningLoad[] => sides.map((s) => loadFor(st, send(s), 4));
   const fallbacks = async (side: Side): Promise<number> => (await scrapeMetrics(side.gateway.url)).sum(FALLBACKS);
 
   /** What each policy promises while the store is away. */
@@ -81,16 +81,23 @@ test('the rate-limit store failing under load, fail open and fail closed', { tim
         return reply.status === 200 && changes.at(-1)?.msg === RECOVERED;
       }, 10_000, 50);
     }
-    const settled = await Promise.all(sides.map(fallbacks));
-    const replies = await Promise.all(sides.flatMap((s) => Array.from({ length: 10 }, () => see(`${s.gateway.url}/v2/models/iris/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: IRIS_BODY }))));
-    assert.deepEqual(replies.map((r) => r.status), replies.map(() => 200));
-    assert.deepEqual(await Promise.all(sides.map(fallbacks)), settled, 'every decision went to the store again');
+    // Ten requests in a row on each, every one served and decided by the store. Retried for a while:
+    // on a machine saturated for longer than the decision deadline, a healthy store can still miss
+    // it now and then (docs/throttling.md), which is the policy working, not the store missing.
+    let last = '';
+    await waitFor(async () => {
+      const settled = await Promise.all(sides.map(fallbacks));
+      const replies = await Promise.all(sides.flatMap((s) => Array.from({ length: 10 }, () => see(`${s.gateway.url}/v2/models/iris/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: IRIS_BODY }))));
+      const now = await Promise.all(sides.map(fallbacks));
+      last = `statuses ${replies.map((r) => r.status).join(',')}; fallbacks ${settled.join('/')} → ${now.join('/')}`;
+      return replies.every((r) => r.status === 200) && now.every((n, i) => n === settled[i]);
+    }, 20_000, 200).catch(() => assert.fail(`the store never decided ten requests in a row again: ${last}`));
     await assertAlive(open.gateway, closed.gateway, worker);
   };
 
-  await t.test('Redis killed under load, then restarted empty', async () => {
+  await t.test('Redis killed under load, then restarted empty', async (st) => {
     const before = await Promise.all(sides.map(fallbacks));
-    const loads = loadBoth();
+    const loads = loadBoth(st);
     await sleep(500);
     await redis.kill();
     await sleep(1000);
@@ -108,10 +115,10 @@ test('the rate-limit store failing under load, fail open and fail closed', { tim
     sides.forEach((s, i) => assert.ok(during[i]! > before[i]!, `${s.name}: fallbacks counted`));
   });
 
-  await t.test(`${LINK_DELAY_MS} ms of latency on the Redis link: no request waits for it`, async () => {
+  await t.test(`${LINK_DELAY_MS} ms of latency on the Redis link: no request waits for it`, async (st) => {
     const before = await Promise.all(sides.map(fallbacks));
     link.setDelay(LINK_DELAY_MS);
-    const loads = loadBoth();
+    const loads = loadBoth(st);
     await sleep(2000);
     await assertRetryAfter();
     const [openResult, closedResult] = await Promise.all(loads.map((l) => l.stop())) as [LoadResult, LoadResult];
@@ -129,9 +136,9 @@ test('the rate-limit store failing under load, fail open and fail closed', { tim
     await assertRecovered();
   });
 
-  await t.test('the Redis link stalled, then reset', async () => {
+  await t.test('the Redis link stalled, then reset', async (st) => {
     const before = await Promise.all(sides.map(fallbacks));
-    const loads = loadBoth();
+    const loads = loadBoth(st);
     await sleep(300);
     link.stall();
     await sleep(1500);

@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ERROR_CATALOGUE, type ErrorCode } from '../../shared/errors.ts';
+import type { TestContext } from 'node:test';
+import { startLoad, type RunningLoad } from '../helpers/load.ts';
 import { scrapeMetrics } from '../helpers/metrics.ts';
 import { waitFor, type RunningProcess } from '../helpers/processes.ts';
 
@@ -121,6 +123,16 @@ export async function heapAfterGc(proc: RunningProcess, prefix: string): Promise
   proc.child.kill('SIGUSR2');
   await sleep(300); // the collection runs on the process's next turn; a full one takes tens of ms
   return (await scrapeMetrics(proc.url)).sum(`${prefix}nodejs_heap_size_used_bytes`);
+}
+
+/**
+ * `startLoad`, stopped when the test `t` ends, however it ends: a failed assertion must not leave
+ * loops sending to processes that are being torn down (they would spin, and the file never exit).
+ */
+export function loadFor(t: TestContext, send: () => Promise<Response>, concurrency: number): RunningLoad {
+  const load = startLoad(send, concurrency);
+  t.after(() => load.stop());
+  return load;
 }
 
 /** Counts of a list of statuses ("200: 5, 503: 2"), for diagnostics. */

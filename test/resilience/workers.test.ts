@@ -11,11 +11,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.ts';
-import { startLoad, type LoadResult } from '../helpers/load.ts';
+import type { LoadResult } from '../helpers/load.ts';
 import { scrapeMetrics, type MetricsScrape } from '../helpers/metrics.ts';
 import { startWorker, waitFor } from '../helpers/processes.ts';
 import { IRIS_BODY, adminWorkers, inferIris, irisRepository, startConfiguredGateway, waitForWorker, workerIdOf } from '../integration/gateway/support.ts';
-import { HANG_MS, type CataloguedOptions, assertAlive, assertNoWarnings, captureStderr, expectCatalogued, gcPreloadEnv, heapAfterGc, see, tally, waitForIdle } from './support.ts';
+import { HANG_MS, type CataloguedOptions, assertAlive, loadFor, assertNoWarnings, captureStderr, expectCatalogued, gcPreloadEnv, heapAfterGc, see, tally, waitForIdle } from './support.ts';
 
 const LOOPS = 8;
 const ECHO_BODY = JSON.stringify({ inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [2], data: [1, 2] }] });
@@ -45,7 +45,7 @@ test('a worker killed with SIGKILL under load', { timeout: 120_000 }, async (t) 
   const victimId = await workerIdOf(gateway, victim.url);
   const before = await scrapeMetrics(gateway.url);
 
-  const load = startLoad(() => inferIris(gateway.url, {}, { signal: AbortSignal.timeout(HANG_MS) }), LOOPS);
+  const load = loadFor(t, () => inferIris(gateway.url, {}, { signal: AbortSignal.timeout(HANG_MS) }), LOOPS);
   await sleep(500);
   victim.child.kill('SIGKILL');
   await waitForWorker(gateway, victim.url, (w) => !w.ready || w.breaker === 'open', 10_000);
@@ -82,7 +82,7 @@ test('a worker frozen with SIGSTOP under load, then resumed', { timeout: 120_000
   t.after(resume); // never leave a stopped process behind
   const before = await scrapeMetrics(gateway.url);
 
-  const load = startLoad(() => inferIris(gateway.url, {}, { signal: AbortSignal.timeout(HANG_MS) }), LOOPS);
+  const load = loadFor(t, () => inferIris(gateway.url, {}, { signal: AbortSignal.timeout(HANG_MS) }), LOOPS);
   await sleep(300);
   frozen.child.kill('SIGSTOP');
   // Readiness checks time out: the gateway takes it out of the rotation while it is frozen.
@@ -121,7 +121,7 @@ test('faulty workers under load: too slow, reset mid-body, refusing, all down', 
   const loadUntilBreakerOpens = async (upstream: FaultUpstream, model: string): Promise<{ before: MetricsScrape; result: LoadResult }> => {
     const id = await workerIdOf(gateway, upstream.url);
     const before = await scrapeMetrics(gateway.url);
-    const load = startLoad(() => echo(gateway.url, model), 4);
+    const load = loadFor(t, () => echo(gateway.url, model), 4);
     await waitFor(async () => (await scrapeMetrics(gateway.url)).delta(before, 'infergate_gateway_breaker_transitions_total', { worker: id, state: 'open' }) >= 1, 10_000);
     await sleep(300);
     const result = await load.stop();
@@ -176,7 +176,7 @@ test('faulty workers under load: too slow, reset mid-body, refusing, all down', 
   await t.test('connection refused on one of two workers: retried on the other', async () => {
     const before = await scrapeMetrics(gateway.url);
     const inferPath = '/v2/models/echo/infer';
-    const load = startLoad(() => echo(gateway.url, 'echo'), 4);
+    const load = loadFor(t, () => echo(gateway.url, 'echo'), 4);
     await sleep(200);
     await echoA.setMode('refuse');
     const refusedAt = echoA.requestsTo(inferPath);
@@ -266,7 +266,7 @@ test('a worker flapping 100 times down/up and 300 times out of the pool and back
   const send = (): Promise<Response> => echo(gateway.url, 'echo');
 
   // Warm up every path (lazy allocations, JIT, pools, metric series), so the baseline is a steady state.
-  let load = startLoad(send, 4);
+  let load = loadFor(t, send, 4);
   for (let i = 0; i < WARM_UP; i++) {
     await flapDown();
     await flapMembership();
@@ -274,12 +274,12 @@ test('a worker flapping 100 times down/up and 300 times out of the pool and back
   const warmUp = await load.stop();
   const baseline = await measure();
 
-  load = startLoad(send, 4);
+  load = loadFor(t, send, 4);
   for (let i = 0; i < DOWN_UP; i++) await flapDown();
   const downUp = await load.stop();
   const middle = await measure();
   const before = await scrapeMetrics(gateway.url);
-  load = startLoad(send, 4);
+  load = loadFor(t, send, 4);
   for (let i = 0; i < OUT_IN; i++) await flapMembership();
   const outIn = await load.stop();
   const end = await measure();
