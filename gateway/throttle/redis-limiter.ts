@@ -31,6 +31,7 @@ import { closeRedis, connectRedis, type RedisClient } from '../../shared/redis/c
 import type { RedisTarget } from '../../shared/redis/topology.ts';
 import { StoreUnavailableError, validateTake, type Decision, type RateLimiter, type RatePlan } from './limiter.ts';
 import { DEFAULT_MAX_TTL_MS } from './memory-limiter.ts';
+import { DeadlineQueue, type Deadlined } from './deadline-queue.ts';
 
 const TOKEN_BUCKET_LUA = readFileSync(new URL('./token-bucket.lua', import.meta.url), 'utf8');
 const COMMAND = 'infergateTokenBucket';
@@ -72,16 +73,35 @@ export function limiterRedisOptions(deadlineMs: number): RedisOptions {
   };
 }
 
-type TokenBucketReply = [number, number, number, number];
+/** Most takes sent in one script call; more wait for the next (bounds how long one script runs). */
+export const MAX_BATCH = 256;
+
 type WithCommand = RedisClient & {
-  [COMMAND](key: string, rate: number, burst: number, cost: number, maxTtlMs: number): Promise<TokenBucketReply>;
+  [COMMAND](key: string, rate: number, burst: number, maxTtlMs: number, ...costs: number[]): Promise<number[]>;
 };
+
+/** One take waiting for its decision. */
+interface PendingTake extends Deadlined {
+  cost: number;
+  plan: RatePlan;
+  resolve(decision: Decision): void;
+  reject(err: StoreUnavailableError): void;
+}
+
+/** The takes of one bucket key not sent yet, and whether a call for that key is in flight. */
+interface KeyQueue {
+  waiting: PendingTake[];
+  inFlight: boolean;
+}
 
 export class RedisLimiter implements RateLimiter {
   readonly client: RedisClient;
   private readonly ownsClient: boolean;
   private readonly deadlineMs: number;
   private readonly maxTtlMs: number;
+  /** Bucket keys with takes waiting or a call in flight; a key leaves once neither. */
+  private readonly queues = new Map<string, KeyQueue>();
+  private readonly deadlines: DeadlineQueue<PendingTake>;
 
   constructor(options: RedisLimiterOptions) {
     this.deadlineMs = options.deadlineMs ?? 50;
@@ -99,6 +119,8 @@ export class RedisLimiter implements RateLimiter {
       this.client.on('error', options.onConnectionError ?? (() => {}));
     }
     this.client.defineCommand(COMMAND, { numberOfKeys: 1, lua: TOKEN_BUCKET_LUA });
+    const deadlineMs = this.deadlineMs;
+    this.deadlines = new DeadlineQueue<PendingTake>(deadlineMs, (take) => take.reject(new StoreUnavailableError(`rate limit store did not answer within ${deadlineMs} ms`)));
   }
 
   /** Resolves once connected (or throws after `timeoutMs`); take() fails fast until then. */
@@ -109,37 +131,106 @@ export class RedisLimiter implements RateLimiter {
     });
   }
 
-  async take(key: string, cost: number, plan: RatePlan): Promise<Decision> {
-    validateTake(cost, plan);
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      // A busy event loop runs an expired timer before it reads the sockets, so a reply that came in
-      // time would lose the race: reject only after one more turn of the loop (setImmediate runs
-      // after the poll phase has read whatever arrived).
-      timer = setTimeout(() => setImmediate(() => reject(new StoreUnavailableError(`rate limit store did not answer within ${this.deadlineMs} ms`))), this.deadlineMs);
-    });
+  take(key: string, cost: number, plan: RatePlan): Promise<Decision> {
     try {
-      const call = (this.client as WithCommand)[COMMAND](key, plan.ratePerSec, plan.burst, cost, this.maxTtlMs);
-      const [allowed, remaining, resetMs, retryAfterMs] = await Promise.race([call, deadline]);
-      return {
-        allowed: allowed === 1,
-        limit: plan.burst,
-        remaining,
-        resetMs,
-        retryAfterMs: retryAfterMs < 0 ? Number.POSITIVE_INFINITY : retryAfterMs,
-      };
+      validateTake(cost, plan);
     } catch (err) {
-      // Every failure of the store — refused, reset, timed out, even a script error — means "no
-      // decision from the store": the caller's policy applies.
-      if (err instanceof StoreUnavailableError) throw err;
-      throw new StoreUnavailableError(`rate limit store failed: ${(err as Error).message}`, { cause: err });
-    } finally {
-      clearTimeout(timer);
+      return Promise.reject(err);
     }
+    return new Promise<Decision>((resolve, reject) => {
+      const take: PendingTake = { cost, plan, resolve, reject, deadline: 0, settled: false };
+      this.deadlines.add(take);
+      const queue = this.queues.get(key);
+      if (queue !== undefined) {
+        // A call for this key is in flight (its reply sends these), or a send is already scheduled.
+        queue.waiting.push(take);
+        return;
+      }
+      this.queues.set(key, { waiting: [take], inFlight: false });
+      // Sent after the current task's microtasks, so the takes of this key issued by the same
+      // task (one socket read holding several requests, a Promise.all) go out as one call.
+      queueMicrotask(() => this.send(key));
+    });
+  }
+
+  /** Sends the key's waiting takes (those not yet past their deadline) as one call, unless one is in flight. */
+  private send(key: string): void {
+    const queue = this.queues.get(key)!;
+    if (queue.inFlight) return;
+    const batch: PendingTake[] = [];
+    const rest: PendingTake[] = [];
+    let plan: RatePlan | undefined;
+    for (const take of queue.waiting) {
+      if (take.settled) continue; // expired while waiting: decided already, never spend tokens for it
+      // One call decides takes under one plan; a take under another plan (a reload between two
+      // takes) or beyond the batch size waits for the next call, keeping arrival order.
+      plan ??= take.plan;
+      if (rest.length === 0 && batch.length < MAX_BATCH && samePlan(take.plan, plan)) batch.push(take);
+      else rest.push(take);
+    }
+    queue.waiting = rest;
+    if (plan === undefined) {
+      this.queues.delete(key);
+      return;
+    }
+    queue.inFlight = true;
+    const costs = batch.map((take) => take.cost);
+    const done = (): void => {
+      queue.inFlight = false;
+      if (queue.waiting.length === 0) this.queues.delete(key);
+      else this.send(key);
+    };
+    let call: Promise<number[]>;
+    try {
+      call = (this.client as WithCommand)[COMMAND](key, plan.ratePerSec, plan.burst, this.maxTtlMs, ...costs);
+    } catch (err) {
+      call = Promise.reject(err);
+    }
+    call.then(
+      (reply) => {
+        done();
+        if (!Array.isArray(reply) || reply.length !== 4 * batch.length) {
+          failAll(batch, new StoreUnavailableError(`rate limit store gave a malformed reply (${String(reply).slice(0, 100)})`));
+          return;
+        }
+        const limit = plan.burst;
+        for (let i = 0; i < batch.length; i++) {
+          const take = batch[i]!;
+          if (take.settled) continue; // past its deadline: the caller has decided already
+          take.settled = true;
+          const retryAfterMs = reply[4 * i + 3]!;
+          take.resolve({
+            allowed: reply[4 * i] === 1,
+            limit,
+            remaining: reply[4 * i + 1]!,
+            resetMs: reply[4 * i + 2]!,
+            retryAfterMs: retryAfterMs < 0 ? Number.POSITIVE_INFINITY : retryAfterMs,
+          });
+        }
+      },
+      (err: unknown) => {
+        done();
+        // Every failure of the store — refused, reset, timed out, even a script error — means "no
+        // decision from the store": the caller's policy applies.
+        failAll(batch, new StoreUnavailableError(`rate limit store failed: ${(err as Error).message}`, { cause: err }));
+      },
+    );
   }
 
   /** Closes the connection the limiter opened (not a client it was given). */
   async close(): Promise<void> {
     if (this.ownsClient) await closeRedis(this.client);
+  }
+}
+
+function samePlan(a: RatePlan, b: RatePlan): boolean {
+  return a === b || (a.ratePerSec === b.ratePerSec && a.burst === b.burst);
+}
+
+function failAll(takes: readonly PendingTake[], err: StoreUnavailableError): void {
+  for (const take of takes) {
+    if (take.settled) continue;
+    take.settled = true;
+    take.reject(err);
   }
 }
