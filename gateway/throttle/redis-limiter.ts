@@ -77,7 +77,8 @@ export function limiterRedisOptions(deadlineMs: number): RedisOptions {
 export const MAX_BATCH = 256;
 
 type WithCommand = RedisClient & {
-  [COMMAND](key: string, rate: number, burst: number, maxTtlMs: number, ...costs: number[]): Promise<number[]>;
+  /** (key, ratePerSec, burst, maxTtlMs, ...costs) */
+  [COMMAND](...args: Array<string | number>): Promise<number[]>;
 };
 
 /** One take waiting for its decision. */
@@ -88,10 +89,9 @@ interface PendingTake extends Deadlined {
   reject(err: StoreUnavailableError): void;
 }
 
-/** The takes of one bucket key not sent yet, and whether a call for that key is in flight. */
+/** The takes of one bucket key waiting for the call in flight for that key to answer. */
 interface KeyQueue {
   waiting: PendingTake[];
-  inFlight: boolean;
 }
 
 export class RedisLimiter implements RateLimiter {
@@ -99,7 +99,7 @@ export class RedisLimiter implements RateLimiter {
   private readonly ownsClient: boolean;
   private readonly deadlineMs: number;
   private readonly maxTtlMs: number;
-  /** Bucket keys with takes waiting or a call in flight; a key leaves once neither. */
+  /** The bucket keys with a call in flight, and the takes waiting for it to answer. */
   private readonly queues = new Map<string, KeyQueue>();
   private readonly deadlines: DeadlineQueue<PendingTake>;
 
@@ -142,74 +142,61 @@ export class RedisLimiter implements RateLimiter {
       this.deadlines.add(take);
       const queue = this.queues.get(key);
       if (queue !== undefined) {
-        // A call for this key is in flight (its reply sends these), or a send is already scheduled.
+        // A call for this key is in flight: this take goes with the next one, sent on its reply.
         queue.waiting.push(take);
         return;
       }
-      this.queues.set(key, { waiting: [take], inFlight: false });
-      // Sent after the current task's microtasks, so the takes of this key issued by the same
-      // task (one socket read holding several requests, a Promise.all) go out as one call.
-      queueMicrotask(() => this.send(key));
+      // Nothing in flight for the key: no reason to wait, send it alone now.
+      const fresh: KeyQueue = { waiting: [] };
+      this.queues.set(key, fresh);
+      this.call(key, fresh, [take], plan);
     });
   }
 
-  /** Sends the key's waiting takes (those not yet past their deadline) as one call, unless one is in flight. */
-  private send(key: string): void {
-    const queue = this.queues.get(key)!;
-    if (queue.inFlight) return;
+  /** On a reply: sends the takes that came in meanwhile (those not yet past their deadline) as one call. */
+  private sendWaiting(key: string, queue: KeyQueue): void {
     const batch: PendingTake[] = [];
-    const rest: PendingTake[] = [];
     let plan: RatePlan | undefined;
-    for (const take of queue.waiting) {
+    let i = 0;
+    const { waiting } = queue;
+    for (; i < waiting.length && batch.length < MAX_BATCH; i++) {
+      const take = waiting[i]!;
       if (take.settled) continue; // expired while waiting: decided already, never spend tokens for it
       // One call decides takes under one plan; a take under another plan (a reload between two
       // takes) or beyond the batch size waits for the next call, keeping arrival order.
       plan ??= take.plan;
-      if (rest.length === 0 && batch.length < MAX_BATCH && samePlan(take.plan, plan)) batch.push(take);
-      else rest.push(take);
+      if (!samePlan(take.plan, plan)) break;
+      batch.push(take);
     }
-    queue.waiting = rest;
+    queue.waiting = i === waiting.length ? [] : waiting.slice(i);
     if (plan === undefined) {
       this.queues.delete(key);
       return;
     }
-    queue.inFlight = true;
-    const costs = batch.map((take) => take.cost);
-    const done = (): void => {
-      queue.inFlight = false;
+    this.call(key, queue, batch, plan);
+  }
+
+  /** One script call for `batch` (takes of `key` under `plan`, in arrival order); settles each of them. */
+  private call(key: string, queue: KeyQueue, batch: PendingTake[], plan: RatePlan): void {
+    const args: Array<string | number> = [key, plan.ratePerSec, plan.burst, this.maxTtlMs];
+    for (const take of batch) args.push(take.cost);
+    const next = (): void => {
       if (queue.waiting.length === 0) this.queues.delete(key);
-      else this.send(key);
+      else this.sendWaiting(key, queue);
     };
-    let call: Promise<number[]>;
+    let reply: Promise<number[]>;
     try {
-      call = (this.client as WithCommand)[COMMAND](key, plan.ratePerSec, plan.burst, this.maxTtlMs, ...costs);
+      reply = (this.client as WithCommand)[COMMAND](...args);
     } catch (err) {
-      call = Promise.reject(err);
+      reply = Promise.reject(err);
     }
-    call.then(
-      (reply) => {
-        done();
-        if (!Array.isArray(reply) || reply.length !== 4 * batch.length) {
-          failAll(batch, new StoreUnavailableError(`rate limit store gave a malformed reply (${String(reply).slice(0, 100)})`));
-          return;
-        }
-        const limit = plan.burst;
-        for (let i = 0; i < batch.length; i++) {
-          const take = batch[i]!;
-          if (take.settled) continue; // past its deadline: the caller has decided already
-          take.settled = true;
-          const retryAfterMs = reply[4 * i + 3]!;
-          take.resolve({
-            allowed: reply[4 * i] === 1,
-            limit,
-            remaining: reply[4 * i + 1]!,
-            resetMs: reply[4 * i + 2]!,
-            retryAfterMs: retryAfterMs < 0 ? Number.POSITIVE_INFINITY : retryAfterMs,
-          });
-        }
+    reply.then(
+      (values) => {
+        next();
+        settleAll(batch, values, plan.burst);
       },
       (err: unknown) => {
-        done();
+        next();
         // Every failure of the store — refused, reset, timed out, even a script error — means "no
         // decision from the store": the caller's policy applies.
         failAll(batch, new StoreUnavailableError(`rate limit store failed: ${(err as Error).message}`, { cause: err }));
@@ -225,6 +212,28 @@ export class RedisLimiter implements RateLimiter {
 
 function samePlan(a: RatePlan, b: RatePlan): boolean {
   return a === b || (a.ratePerSec === b.ratePerSec && a.burst === b.burst);
+}
+
+/** Resolves each take still waiting from its four integers of the script's reply. */
+function settleAll(batch: readonly PendingTake[], reply: unknown, limit: number): void {
+  if (!Array.isArray(reply) || reply.length !== 4 * batch.length) {
+    failAll(batch, new StoreUnavailableError(`rate limit store gave a malformed reply (${String(reply).slice(0, 100)})`));
+    return;
+  }
+  const values = reply as number[];
+  for (let i = 0; i < batch.length; i++) {
+    const take = batch[i]!;
+    if (take.settled) continue; // past its deadline: the caller has decided already
+    take.settled = true;
+    const retryAfterMs = values[4 * i + 3]!;
+    take.resolve({
+      allowed: values[4 * i] === 1,
+      limit,
+      remaining: values[4 * i + 1]!,
+      resetMs: values[4 * i + 2]!,
+      retryAfterMs: retryAfterMs < 0 ? Number.POSITIVE_INFINITY : retryAfterMs,
+    });
+  }
 }
 
 function failAll(takes: readonly PendingTake[], err: StoreUnavailableError): void {
