@@ -4,17 +4,29 @@
  * on each connection and EVALSHA after, and on NOSCRIPT (a restarted Redis, SCRIPT FLUSH, a failover)
  * resends the script itself, so a lost script cache never reaches the caller.
  *
+ * Coalescing: at most one call per bucket key is in flight. A take for a key with nothing in flight
+ * is sent at once, alone; takes for a key whose call is in flight wait, and its reply sends them
+ * together as ONE call carrying their costs in arrival order (up to MAX_BATCH; takes under another
+ * plan, after a reload, go in the next call). The script decides them as the same takes one by one
+ * at one instant: each is admitted if the tokens left by those before it cover its cost, so mixed
+ * costs stay exact, and each gets its own remaining/reset/retry-after. A hot key (one client on
+ * many connections) thus costs one Redis round trip per round trip's worth of requests instead of
+ * one per request; a key with one request at a time costs what it did. Exactness across replicas
+ * is the script's atomicity, unchanged: a batch is one atomic step, so admitted(t) <= burst + rate*t.
+ *
  * A slow or dead Redis costs a call at most `deadlineMs`: no offline queue (a command while
- * disconnected fails at once instead of waiting for a reconnect), a command timeout of the deadline,
+ * disconnected fails at once instead of waiting for a reconnect), a command timeout as a backstop,
  * no retries or resends of a command after a reconnect (a late EVALSHA would spend tokens for a
- * request that was already decided), and a `Promise.race` deadline on top in case a command escapes
- * those (a NOSCRIPT resend starts its own timeout). The reconnect strategy retries every 50-500 ms
- * for ever, so limiting goes back to Redis on its own when it returns.
+ * request that was already decided), and the deadline itself kept for every take by one shared
+ * timer (DeadlineQueue: the takes share one deadline length, so they expire in arrival order),
+ * instead of a timer and a promise race per take. A take that expires while waiting behind its
+ * key's call is dropped, never sent. The reconnect strategy retries every 50-500 ms for ever, so
+ * limiting goes back to Redis on its own when it returns.
  *
  * Auto-pipelining stays off: measured on this code (test/integration/throttle/evalsha-cpu.ts), it
  * costs 45-60% more client CPU per EVALSHA and 23-45% of the throughput (it helps GET).
  *
- * A command that timed out may still run later on a slow Redis: it then spends tokens for a request
+ * A command that timed out may still run later on a slow Redis: it then spends tokens for requests
  * the caller decided another way (fail open/closed). That errs on the strict side, and only while
  * Redis is slower than the deadline.
  *
