@@ -70,36 +70,52 @@ export class FailoverLimiter implements RateLimiter {
     return this.degraded;
   }
 
-  async take(key: string, cost: number, plan: RatePlan): Promise<Decision> {
+  take(key: string, cost: number, plan: RatePlan): Promise<Decision> {
     if (this.degraded && (this.probing || this.now() < this.skipUntil)) {
       return this.fallback(key, cost, plan, this.lastError ?? new StoreUnavailableError('rate limit store unavailable'));
     }
     const probe = this.degraded;
     if (probe) this.probing = true;
+    let decided: Promise<Decision>;
     try {
-      const decision = await this.store.take(key, cost, plan);
-      if (this.degraded) {
-        this.degraded = false;
-        this.onStateChange('recovered');
-      }
-      return decision;
+      decided = this.store.take(key, cost, plan);
     } catch (err) {
-      if (!(err instanceof StoreUnavailableError)) throw err; // a caller bug (bad plan), not the store
-      this.lastError = err;
-      this.skipUntil = this.now() + this.cooldownMs;
-      if (!this.degraded) {
-        this.degraded = true;
-        this.onStateChange('degraded', err);
-      }
-      return this.fallback(key, cost, plan, err);
-    } finally {
-      if (probe) this.probing = false;
+      decided = Promise.reject(err);
     }
+    // Plain then() rather than an async function: this runs for every request, and each await
+    // layer is a promise and a microtask more.
+    return decided.then(
+      probe ? (decision) => this.probeDone(decision) : this.storeAnswered,
+      (err: unknown) => {
+        if (probe) this.probing = false;
+        if (!(err instanceof StoreUnavailableError)) throw err; // a caller bug (bad plan), not the store
+        this.lastError = err;
+        this.skipUntil = this.now() + this.cooldownMs;
+        if (!this.degraded) {
+          this.degraded = true;
+          this.onStateChange('degraded', err);
+        }
+        return this.fallback(key, cost, plan, err);
+      },
+    );
+  }
+
+  private readonly storeAnswered = (decision: Decision): Decision => {
+    if (this.degraded) {
+      this.degraded = false;
+      this.onStateChange('recovered');
+    }
+    return decision;
+  };
+
+  private probeDone(decision: Decision): Decision {
+    this.probing = false;
+    return this.storeAnswered(decision);
   }
 
   private fallback(key: string, cost: number, plan: RatePlan, err: StoreUnavailableError): Promise<Decision> {
     this.onFallback(err);
-    if (this.policy === 'closed') throw err;
+    if (this.policy === 'closed') return Promise.reject(err);
     return this.local.take(key, cost, plan);
   }
 }

@@ -4,17 +4,29 @@
  * on each connection and EVALSHA after, and on NOSCRIPT (a restarted Redis, SCRIPT FLUSH, a failover)
  * resends the script itself, so a lost script cache never reaches the caller.
  *
+ * Coalescing: at most one call per bucket key is in flight. A take for a key with nothing in flight
+ * is sent at once, alone; takes for a key whose call is in flight wait, and its reply sends them
+ * together as ONE call carrying their costs in arrival order (up to MAX_BATCH; takes under another
+ * plan, after a reload, go in the next call). The script decides them as the same takes one by one
+ * at one instant: each is admitted if the tokens left by those before it cover its cost, so mixed
+ * costs stay exact, and each gets its own remaining/reset/retry-after. A hot key (one client on
+ * many connections) thus costs one Redis round trip per round trip's worth of requests instead of
+ * one per request; a key with one request at a time costs what it did. Exactness across replicas
+ * is the script's atomicity, unchanged: a batch is one atomic step, so admitted(t) <= burst + rate*t.
+ *
  * A slow or dead Redis costs a call at most `deadlineMs`: no offline queue (a command while
- * disconnected fails at once instead of waiting for a reconnect), a command timeout of the deadline,
+ * disconnected fails at once instead of waiting for a reconnect), a command timeout as a backstop,
  * no retries or resends of a command after a reconnect (a late EVALSHA would spend tokens for a
- * request that was already decided), and a `Promise.race` deadline on top in case a command escapes
- * those (a NOSCRIPT resend starts its own timeout). The reconnect strategy retries every 50-500 ms
- * for ever, so limiting goes back to Redis on its own when it returns.
+ * request that was already decided), and the deadline itself kept for every take by one shared
+ * timer (DeadlineQueue: the takes share one deadline length, so they expire in arrival order),
+ * instead of a timer and a promise race per take. A take that expires while waiting behind its
+ * key's call is dropped, never sent. The reconnect strategy retries every 50-500 ms for ever, so
+ * limiting goes back to Redis on its own when it returns.
  *
  * Auto-pipelining stays off: measured on this code (test/integration/throttle/evalsha-cpu.ts), it
  * costs 45-60% more client CPU per EVALSHA and 23-45% of the throughput (it helps GET).
  *
- * A command that timed out may still run later on a slow Redis: it then spends tokens for a request
+ * A command that timed out may still run later on a slow Redis: it then spends tokens for requests
  * the caller decided another way (fail open/closed). That errs on the strict side, and only while
  * Redis is slower than the deadline.
  *
@@ -31,6 +43,7 @@ import { closeRedis, connectRedis, type RedisClient } from '../../shared/redis/c
 import type { RedisTarget } from '../../shared/redis/topology.ts';
 import { StoreUnavailableError, validateTake, type Decision, type RateLimiter, type RatePlan } from './limiter.ts';
 import { DEFAULT_MAX_TTL_MS } from './memory-limiter.ts';
+import { DeadlineQueue, type Deadlined } from './deadline-queue.ts';
 
 const TOKEN_BUCKET_LUA = readFileSync(new URL('./token-bucket.lua', import.meta.url), 'utf8');
 const COMMAND = 'infergateTokenBucket';
@@ -72,16 +85,35 @@ export function limiterRedisOptions(deadlineMs: number): RedisOptions {
   };
 }
 
-type TokenBucketReply = [number, number, number, number];
+/** Most takes sent in one script call; more wait for the next (bounds how long one script runs). */
+export const MAX_BATCH = 256;
+
 type WithCommand = RedisClient & {
-  [COMMAND](key: string, rate: number, burst: number, cost: number, maxTtlMs: number): Promise<TokenBucketReply>;
+  /** (key, ratePerSec, burst, maxTtlMs, ...costs) */
+  [COMMAND](...args: Array<string | number>): Promise<number[]>;
 };
+
+/** One take waiting for its decision. */
+interface PendingTake extends Deadlined {
+  cost: number;
+  plan: RatePlan;
+  resolve(decision: Decision): void;
+  reject(err: StoreUnavailableError): void;
+}
+
+/** The takes of one bucket key waiting for the call in flight for that key to answer. */
+interface KeyQueue {
+  waiting: PendingTake[];
+}
 
 export class RedisLimiter implements RateLimiter {
   readonly client: RedisClient;
   private readonly ownsClient: boolean;
   private readonly deadlineMs: number;
   private readonly maxTtlMs: number;
+  /** The bucket keys with a call in flight, and the takes waiting for it to answer. */
+  private readonly queues = new Map<string, KeyQueue>();
+  private readonly deadlines: DeadlineQueue<PendingTake>;
 
   constructor(options: RedisLimiterOptions) {
     this.deadlineMs = options.deadlineMs ?? 50;
@@ -99,6 +131,8 @@ export class RedisLimiter implements RateLimiter {
       this.client.on('error', options.onConnectionError ?? (() => {}));
     }
     this.client.defineCommand(COMMAND, { numberOfKeys: 1, lua: TOKEN_BUCKET_LUA });
+    const deadlineMs = this.deadlineMs;
+    this.deadlines = new DeadlineQueue<PendingTake>(deadlineMs, (take) => take.reject(new StoreUnavailableError(`rate limit store did not answer within ${deadlineMs} ms`)));
   }
 
   /** Resolves once connected (or throws after `timeoutMs`); take() fails fast until then. */
@@ -109,37 +143,115 @@ export class RedisLimiter implements RateLimiter {
     });
   }
 
-  async take(key: string, cost: number, plan: RatePlan): Promise<Decision> {
-    validateTake(cost, plan);
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      // A busy event loop runs an expired timer before it reads the sockets, so a reply that came in
-      // time would lose the race: reject only after one more turn of the loop (setImmediate runs
-      // after the poll phase has read whatever arrived).
-      timer = setTimeout(() => setImmediate(() => reject(new StoreUnavailableError(`rate limit store did not answer within ${this.deadlineMs} ms`))), this.deadlineMs);
-    });
+  take(key: string, cost: number, plan: RatePlan): Promise<Decision> {
     try {
-      const call = (this.client as WithCommand)[COMMAND](key, plan.ratePerSec, plan.burst, cost, this.maxTtlMs);
-      const [allowed, remaining, resetMs, retryAfterMs] = await Promise.race([call, deadline]);
-      return {
-        allowed: allowed === 1,
-        limit: plan.burst,
-        remaining,
-        resetMs,
-        retryAfterMs: retryAfterMs < 0 ? Number.POSITIVE_INFINITY : retryAfterMs,
-      };
+      validateTake(cost, plan);
     } catch (err) {
-      // Every failure of the store — refused, reset, timed out, even a script error — means "no
-      // decision from the store": the caller's policy applies.
-      if (err instanceof StoreUnavailableError) throw err;
-      throw new StoreUnavailableError(`rate limit store failed: ${(err as Error).message}`, { cause: err });
-    } finally {
-      clearTimeout(timer);
+      return Promise.reject(err);
     }
+    return new Promise<Decision>((resolve, reject) => {
+      const take: PendingTake = { cost, plan, resolve, reject, deadline: 0, settled: false };
+      this.deadlines.add(take);
+      const queue = this.queues.get(key);
+      if (queue !== undefined) {
+        // A call for this key is in flight: this take goes with the next one, sent on its reply.
+        queue.waiting.push(take);
+        return;
+      }
+      // Nothing in flight for the key: no reason to wait, send it alone now.
+      const fresh: KeyQueue = { waiting: [] };
+      this.queues.set(key, fresh);
+      this.call(key, fresh, [take], plan);
+    });
+  }
+
+  /** On a reply: sends the takes that came in meanwhile (those not yet past their deadline) as one call. */
+  private sendWaiting(key: string, queue: KeyQueue): void {
+    const batch: PendingTake[] = [];
+    let plan: RatePlan | undefined;
+    let i = 0;
+    const { waiting } = queue;
+    for (; i < waiting.length && batch.length < MAX_BATCH; i++) {
+      const take = waiting[i]!;
+      if (take.settled) continue; // expired while waiting: decided already, never spend tokens for it
+      // One call decides takes under one plan; a take under another plan (a reload between two
+      // takes) or beyond the batch size waits for the next call, keeping arrival order.
+      plan ??= take.plan;
+      if (!samePlan(take.plan, plan)) break;
+      batch.push(take);
+    }
+    queue.waiting = i === waiting.length ? [] : waiting.slice(i);
+    if (plan === undefined) {
+      this.queues.delete(key);
+      return;
+    }
+    this.call(key, queue, batch, plan);
+  }
+
+  /** One script call for `batch` (takes of `key` under `plan`, in arrival order); settles each of them. */
+  private call(key: string, queue: KeyQueue, batch: PendingTake[], plan: RatePlan): void {
+    const args: Array<string | number> = [key, plan.ratePerSec, plan.burst, this.maxTtlMs];
+    for (const take of batch) args.push(take.cost);
+    const next = (): void => {
+      if (queue.waiting.length === 0) this.queues.delete(key);
+      else this.sendWaiting(key, queue);
+    };
+    let reply: Promise<number[]>;
+    try {
+      reply = (this.client as WithCommand)[COMMAND](...args);
+    } catch (err) {
+      reply = Promise.reject(err);
+    }
+    reply.then(
+      (values) => {
+        next();
+        settleAll(batch, values, plan.burst);
+      },
+      (err: unknown) => {
+        next();
+        // Every failure of the store — refused, reset, timed out, even a script error — means "no
+        // decision from the store": the caller's policy applies.
+        failAll(batch, new StoreUnavailableError(`rate limit store failed: ${(err as Error).message}`, { cause: err }));
+      },
+    );
   }
 
   /** Closes the connection the limiter opened (not a client it was given). */
   async close(): Promise<void> {
     if (this.ownsClient) await closeRedis(this.client);
+  }
+}
+
+function samePlan(a: RatePlan, b: RatePlan): boolean {
+  return a === b || (a.ratePerSec === b.ratePerSec && a.burst === b.burst);
+}
+
+/** Resolves each take still waiting from its four integers of the script's reply. */
+function settleAll(batch: readonly PendingTake[], reply: unknown, limit: number): void {
+  if (!Array.isArray(reply) || reply.length !== 4 * batch.length) {
+    failAll(batch, new StoreUnavailableError(`rate limit store gave a malformed reply (${String(reply).slice(0, 100)})`));
+    return;
+  }
+  const values = reply as number[];
+  for (let i = 0; i < batch.length; i++) {
+    const take = batch[i]!;
+    if (take.settled) continue; // past its deadline: the caller has decided already
+    take.settled = true;
+    const retryAfterMs = values[4 * i + 3]!;
+    take.resolve({
+      allowed: values[4 * i] === 1,
+      limit,
+      remaining: values[4 * i + 1]!,
+      resetMs: values[4 * i + 2]!,
+      retryAfterMs: retryAfterMs < 0 ? Number.POSITIVE_INFINITY : retryAfterMs,
+    });
+  }
+}
+
+function failAll(takes: readonly PendingTake[], err: StoreUnavailableError): void {
+  for (const take of takes) {
+    if (take.settled) continue;
+    take.settled = true;
+    take.reject(err);
   }
 }

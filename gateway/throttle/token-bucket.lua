@@ -1,7 +1,13 @@
--- Token bucket, one atomic step: refill for the time elapsed since the last call, then take `cost`
--- tokens if that many are there. Redis runs a script to completion with no other command in
--- between, so concurrent callers (any number of gateway replicas) can never both spend the same
--- token: admitted(t) <= burst + rate*t holds across replicas.
+-- Token bucket, one atomic step for one or more requests: refill for the time elapsed since the
+-- last call, then take each request's `cost`, in arrival order, if that many tokens are there.
+-- Redis runs a script to completion with no other command in between, so concurrent callers (any
+-- number of gateway replicas) can never both spend the same token: admitted(t) <= burst + rate*t
+-- holds across replicas.
+--
+-- Several requests in one call (the limiter coalesces concurrent takes of one bucket, see
+-- redis-limiter.ts) are decided exactly as the same requests called one by one at the same instant:
+-- each is admitted when the tokens left by the ones before it cover its cost, and a denial takes
+-- nothing, so a later, cheaper request can still be admitted after a costly one was denied.
 --
 -- Shape after upstash/ratelimit-js src/lua-scripts/single.ts (tokenBucketLimitScript), with the
 -- clock taken from the Redis server instead of the callers, so replicas with skewed clocks agree.
@@ -10,13 +16,13 @@
 --          ({infergate:rl:<subject>}:<model>) so it is Cluster-safe; it is the only key touched.
 -- ARGV[1]  refill rate, tokens per second (>= 0; may be fractional)
 -- ARGV[2]  burst: bucket capacity (> 0)
--- ARGV[3]  cost of this request in tokens (>= 0)
--- ARGV[4]  TTL cap in ms: the longest a bucket key may live (see the PEXPIRE below)
+-- ARGV[3]  TTL cap in ms: the longest a bucket key may live (see the PEXPIRE below)
+-- ARGV[4..] the cost of each request in tokens (>= 0), in arrival order; at least one
 --
--- Returns {allowed (1|0), remaining (floor of tokens left), resetMs (until the bucket is full),
---          retryAfterMs (until `cost` tokens are there; 0 when allowed; -1 when never: cost > burst,
---          or no refill at all)}. Redis turns Lua numbers into integers, hence the explicit
---          floor/ceil.
+-- Returns, per request in the order given, four integers: allowed (1|0), remaining (floor of the
+-- tokens left after it), resetMs (until the bucket is full, after it), retryAfterMs (until its cost
+-- is there; 0 when allowed; -1 when never: cost > burst, or no refill at all). Redis turns Lua
+-- numbers into integers, hence the explicit floor/ceil.
 
 -- TIME is non-deterministic. Redis >= 5 replicates scripts by their effects (the HSET below, not the
 -- script), which makes TIME legal before a write; Redis 7 allows nothing else. On 3.2-4 effects
@@ -26,8 +32,7 @@ if redis.replicate_commands then redis.replicate_commands() end
 local key = KEYS[1]
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local maxTtlMs = tonumber(ARGV[4])
+local maxTtlMs = tonumber(ARGV[3])
 
 -- TIME = {unix seconds, microseconds}. Microseconds since the epoch (~1.8e15) are exact in a Lua
 -- double (2^53 ~ 9e15).
@@ -53,34 +58,44 @@ tokens = math.min(burst, tokens + elapsed * rate / 1000000)
 -- slack is a billionth of a token, far below anything a caller can observe.
 local EPS = 1e-9
 
-local allowed = 0
-local retryAfterMs = 0
-if tokens + EPS >= cost then
-  allowed = 1
-  tokens = tokens - cost
-  -- Only an admission changes state, and it is written with the server's time. A denial writes
-  -- nothing: rejected requests consume nothing, and the stored {tokens, ts} already yields the same
-  -- refill later (linear up to the cap).
-  redis.call('HSET', key, 'tokens', tokens, 'ts', now)
-elseif cost > burst or rate <= 0 then
-  retryAfterMs = -1
-else
-  retryAfterMs = math.ceil((cost - tokens) * 1000 / rate)
-end
-
 -- Time until the bucket is full again. A full bucket is the same as no key, so the key may expire
--- then: every call (admission or denial) moves the expiry to that moment plus a second of margin,
--- so no bucket key ever lives without a TTL. With no refill (rate 0) or a very slow one, the cap
--- bounds the key's life; such a bucket then forgets its debt early (documented in docs/throttling.md).
-local resetMs = 0
-if tokens + EPS < burst then
-  if rate > 0 then
-    resetMs = math.ceil((burst - tokens) * 1000 / rate)
-  else
-    resetMs = maxTtlMs
-  end
+-- then. With no refill (rate 0) or a very slow one, the TTL cap bounds the key's life; such a
+-- bucket then forgets its debt early (documented in docs/throttling.md).
+local function resetMsOf(left)
+  if left + EPS >= burst then return 0 end
+  if rate > 0 then return math.ceil((burst - left) * 1000 / rate) end
+  return maxTtlMs
 end
--- PEXPIRE on a missing key (a denial before any admission) is a no-op and creates nothing.
-redis.call('PEXPIRE', key, math.min(resetMs + 1000, maxTtlMs))
 
-return {allowed, math.floor(tokens + EPS), resetMs, retryAfterMs}
+local out = {}
+local admittedAny = false
+for i = 4, #ARGV do
+  local cost = tonumber(ARGV[i])
+  local allowed = 0
+  local retryAfterMs = 0
+  if tokens + EPS >= cost then
+    allowed = 1
+    admittedAny = true
+    tokens = tokens - cost
+  elseif cost > burst or rate <= 0 then
+    retryAfterMs = -1
+  else
+    retryAfterMs = math.ceil((cost - tokens) * 1000 / rate)
+  end
+  out[#out + 1] = allowed
+  out[#out + 1] = math.floor(tokens + EPS)
+  out[#out + 1] = resetMsOf(tokens)
+  out[#out + 1] = retryAfterMs
+end
+
+-- Only an admission changes state, and it is written with the server's time. Denials write
+-- nothing: rejected requests consume nothing, and the stored {tokens, ts} already yields the same
+-- refill later (linear up to the cap).
+if admittedAny then redis.call('HSET', key, 'tokens', tokens, 'ts', now) end
+
+-- Every call (admissions or denials only) moves the expiry to the moment the bucket is full again
+-- plus a second of margin, so no bucket key ever lives without a TTL. PEXPIRE on a missing key (a
+-- denial before any admission) is a no-op and creates nothing.
+redis.call('PEXPIRE', key, math.min(resetMsOf(tokens) + 1000, maxTtlMs))
+
+return out

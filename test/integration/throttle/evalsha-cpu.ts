@@ -5,7 +5,8 @@
  *
  *   node --import tsx test/integration/throttle/evalsha-cpu.ts [callsPerVariant=200000]
  *
- * Variants: the RedisLimiter as the gateway uses it (deadline race, decision object), the bare
+ * Variants: the RedisLimiter as the gateway uses it (shared deadline sweep, decision object), over
+ * 1000 keys (takes rarely share a call) and on one key (64 concurrent takes coalesce), the bare
  * defineCommand call, the same with ioredis auto-pipelining, and the in-memory limiter.
  */
 import { readFileSync } from 'node:fs';
@@ -21,13 +22,13 @@ const LUA = readFileSync(new URL('../../../gateway/throttle/token-bucket.lua', i
 const plan = { ratePerSec: 1e6, burst: 1e6 };
 const keys = Array.from({ length: 1000 }, (_, i) => bucketKey(`bench-${i}`));
 
-async function measure(name: string, call: (key: string) => Promise<unknown>): Promise<void> {
+async function measure(name: string, call: (key: string) => Promise<unknown>, keyCount = keys.length): Promise<void> {
   let next = 0;
   const run = async (n: number): Promise<void> => {
     next = 0;
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
-        while (next < n) await call(keys[next++ % keys.length]!);
+        while (next < n) await call(keys[next++ % keyCount]!);
       }),
     );
   };
@@ -46,7 +47,8 @@ try {
   console.log(`redis-server on ${redis.url}; ${CALLS} calls per variant, concurrency ${CONCURRENCY}, one connection each`);
   const limiter = new RedisLimiter({ url: redis.url, deadlineMs: 1000 });
   await limiter.ready();
-  await measure('RedisLimiter.take (as the gateway calls it)', (k) => limiter.take(k, 1, plan));
+  await measure('RedisLimiter.take, 1000 keys (as the gateway calls it)', (k) => limiter.take(k, 1, plan));
+  await measure('RedisLimiter.take, one hot key (coalesced)', (k) => limiter.take(k, 1, plan), 1);
   await limiter.close();
 
   for (const autoPipelining of [false, true]) {

@@ -1,0 +1,116 @@
+// token-bucket.lua run directly against a real redis-server (test/helpers/redis.ts): several costs in
+// one call are decided as the same takes one by one at one instant — the first ones that fit, in
+// order, exact at the boundary — and the refill, the per-request headers' figures and the TTL.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { startRedis, type RedisFixture } from '../../../helpers/redis.ts';
+import { bucketKey } from '../../../../gateway/throttle/limiter.ts';
+
+const LUA = readFileSync(new URL('../../../../gateway/throttle/token-bucket.lua', import.meta.url), 'utf8');
+const MAX_TTL_MS = 60_000;
+
+let shared: Promise<RedisFixture> | undefined;
+after(async () => (await shared)?.stop());
+async function client(): Promise<ReturnType<RedisFixture['client']>> {
+  shared ??= startRedis();
+  return (await shared).client();
+}
+
+interface Verdict {
+  allowed: boolean;
+  remaining: number;
+  resetMs: number;
+  retryAfterMs: number;
+}
+
+/** One script call deciding `costs` in order. */
+async function run(key: string, rate: number, burst: number, costs: number[], maxTtlMs = MAX_TTL_MS): Promise<Verdict[]> {
+  const redis = await client();
+  const reply = (await redis.eval(LUA, 1, key, rate, burst, maxTtlMs, ...costs)) as number[];
+  assert.equal(reply.length, 4 * costs.length, 'four integers per request');
+  return costs.map((_, i) => ({ allowed: reply[4 * i] === 1, remaining: reply[4 * i + 1]!, resetMs: reply[4 * i + 2]!, retryAfterMs: reply[4 * i + 3]! }));
+}
+
+/** Redis TIME in microseconds. */
+async function redisNowUs(): Promise<number> {
+  const [s, us] = await (await client()).time();
+  return Number(s) * 1e6 + Number(us);
+}
+
+const key = (): string => bucketKey(`lua-${randomUUID()}`);
+
+test('token-bucket.lua: twelve unit costs in one call on a bucket of 10 admit exactly the first 10', async () => {
+  const k = key();
+  const verdicts = await run(k, 0, 10, Array(12).fill(1));
+  assert.deepEqual(verdicts.map((v) => v.allowed), [...Array(10).fill(true), false, false]);
+  assert.deepEqual(verdicts.map((v) => v.remaining), [9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0, 0]);
+  assert.deepEqual(verdicts.slice(10).map((v) => v.retryAfterMs), [-1, -1], 'no refill: never');
+  // Exactly at the boundary: an empty bucket admits none of the next call's takes.
+  assert.ok((await run(k, 0, 10, [1, 1, 1])).every((v) => !v.allowed));
+});
+
+test('token-bucket.lua: a batch equals the same takes one call each', async () => {
+  const costs = [3, 0, 4, 5, 2, 1, 1, 6, 1];
+  const batched = await run(key(), 0, 10, costs);
+  const single = key();
+  const oneByOne: Verdict[] = [];
+  for (const c of costs) oneByOne.push(...(await run(single, 0, 10, [c])));
+  assert.deepEqual(batched, oneByOne);
+  // Mixed costs are greedy in arrival order: a denied 5 does not stop a later 2 that fits.
+  assert.deepEqual(batched.map((v) => v.allowed), [true, true, true, false, true, true, false, false, false]);
+  assert.deepEqual(batched.map((v) => v.remaining), [7, 7, 3, 3, 1, 0, 0, 0, 0]);
+});
+
+test('token-bucket.lua: costs above 1 wait for that many tokens; a cost above the burst never fits', async () => {
+  const k = key();
+  const rate = 10;
+  const before = await redisNowUs();
+  const [a, b, c, d] = await run(k, rate, 10, [8, 3, 11, 2]);
+  const after = await redisNowUs();
+  assert.deepEqual([a!.allowed, b!.allowed, c!.allowed, d!.allowed], [true, false, false, true]);
+  assert.equal(c!.retryAfterMs, -1, 'cost 11 > burst 10: never');
+  assert.equal(c!.remaining, 2, 'a denial takes nothing');
+  // b: 3 tokens wanted, 2 there, 10/s: 100 ms (everything happened at one instant of the server clock).
+  assert.equal(b!.retryAfterMs, 100);
+  // After d the bucket is empty: full in 1 s at 10/s; a's reset is 8 tokens short: 800 ms.
+  assert.equal(d!.resetMs, 1000);
+  assert.equal(a!.resetMs, 800);
+  assert.ok(after - before < 1e6, 'sanity: the call took less than a second');
+});
+
+test('token-bucket.lua: refills elapsed·rate by the server clock, capped at the burst', async () => {
+  const redis = await client();
+  const k = key();
+  const rate = 10;
+  // An empty bucket last written 1.5 s ago by the server clock: 15 tokens now (plus what accrues
+  // between TIME and the script, bracketed below).
+  const ts = (await redisNowUs()) - 1_500_000;
+  await redis.hset(k, 'tokens', 0, 'ts', ts);
+  const before = await redisNowUs();
+  const verdicts = await run(k, rate, 100, Array(30).fill(1));
+  const after = await redisNowUs();
+  const admitted = verdicts.filter((v) => v.allowed).length;
+  const min = Math.floor(((before - ts) * rate) / 1e6);
+  const max = Math.floor(((after - ts) * rate) / 1e6);
+  assert.ok(admitted >= min && admitted <= max, `admitted ${admitted}, expected ${min}..${max}`);
+  assert.ok(admitted >= 15);
+  // Long idle: the refill stops at the burst.
+  await redis.hset(k, 'tokens', 0, 'ts', (await redisNowUs()) - 3600e6);
+  assert.equal((await run(k, rate, 100, [0]))[0]!.remaining, 100);
+});
+
+test('token-bucket.lua: every call sets a TTL (time to full + 1 s, capped); a denial on no key creates none', async () => {
+  const redis = await client();
+  const k = key();
+  await run(k, 10, 10, [5]); // 5 tokens short at 10/s: full in 500 ms
+  const pttl = await redis.pttl(k);
+  assert.ok(pttl > 1000 && pttl <= 1500, `PTTL ${pttl}, expected (1000, 1500]`);
+  await run(k, 0.001, 10, [5], 5000); // a very slow refill: capped at maxTtlMs
+  const capped = await redis.pttl(k);
+  assert.ok(capped > 4000 && capped <= 5000, `PTTL ${capped}, expected the 5000 ms cap`);
+  const none = key();
+  assert.deepEqual((await run(none, 10, 10, [11, 12])).map((v) => v.allowed), [false, false]);
+  assert.equal(await redis.exists(none), 0);
+});
