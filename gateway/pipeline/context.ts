@@ -38,6 +38,11 @@ export class RequestContext implements ClientPresence {
   clientGone = false;
   /** True once the deadline passed (the deadline timer fired). */
   expired = false;
+  /**
+   * The status the gateway records when it had to cut the response off after its headers went out
+   * (502: the worker broke off mid-body; 504: the deadline passed mid-body); undefined otherwise.
+   */
+  cutOffStatus: number | undefined = undefined;
   #waiter: Waiter | undefined = undefined;
   #deadlineTimer: NodeJS.Timeout | undefined = undefined;
 

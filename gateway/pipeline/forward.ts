@@ -151,6 +151,7 @@ class Attempt implements Waiter {
   /** The worker's response broke off after its headers went out. */
   broken(): void {
     if (this.#settled) return;
+    this.ctx.cutOffStatus = 502;
     this.ctx.res.destroy();
     this.#finish(new UpstreamFailure('the worker dropped the connection mid-response', 'reset'));
   }
@@ -158,7 +159,10 @@ class Attempt implements Waiter {
   deadlinePassed(): void {
     if (this.#settled) return;
     this.#proxyReq?.destroy();
-    if (this.#responded) this.ctx.res.destroy(); // headers already went out: only a broken connection can tell the client
+    if (this.#responded) { // headers already went out: only a broken connection can tell the client
+      this.ctx.cutOffStatus = 504;
+      this.ctx.res.destroy();
+    }
     // A deadline the client shortened says nothing about the worker: counting it would let any
     // client open a healthy worker's breaker with X-Infergate-Timeout-Ms: 1.
     this.#finish(new UpstreamFailure('the deadline passed before the worker answered', 'timeout', !this.ctx.deadlineFromClient));
@@ -168,6 +172,7 @@ class Attempt implements Waiter {
   proxyError(err: Error): void {
     if (this.#settled) return;
     if (this.#responded) {
+      this.ctx.cutOffStatus = 502;
       this.ctx.res.destroy();
       this.#finish(new UpstreamFailure(`the worker dropped the connection mid-response: ${err.message}`, 'reset'));
     } else {

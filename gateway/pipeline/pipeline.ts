@@ -97,12 +97,19 @@ export function buildInferencePipeline(config: GatewayConfig, deps: PipelineDeps
   }
 
   // One listener for every request (the context rides on the response): 'close' comes after
-  // 'finish' for a complete response, and alone when the client went away first.
+  // 'finish' for a complete response, and alone when the response was cut off — by the client
+  // going away (recorded as 499, NGINX's "client closed request") or by the gateway itself after
+  // the worker broke off mid-body (502) or the deadline passed mid-body (504). Every request is
+  // recorded exactly once, so metrics and the access log see the broken ones too.
   function onResponseClose(this: ServerResponse): void {
     const ctx = (this as ContextCarrier)[CONTEXT]!;
     ctx.disarmDeadline();
-    if (this.writableFinished) deps.onDone?.(ctx, this.statusCode);
-    else ctx.markClientGone();
+    if (this.writableFinished) {
+      deps.onDone?.(ctx, this.statusCode);
+      return;
+    }
+    ctx.markClientGone();
+    deps.onDone?.(ctx, ctx.cutOffStatus ?? STATUS_CLIENT_CLOSED);
   }
 
   return (req, res, route) => {
@@ -123,5 +130,7 @@ export function buildInferencePipeline(config: GatewayConfig, deps: PipelineDeps
   };
 }
 
+/** NGINX's non-standard status for a request the client abandoned before its response was complete. */
+const STATUS_CLIENT_CLOSED = 499;
 const CONTEXT = Symbol('infergate.requestContext');
 type ContextCarrier = ServerResponse & { [CONTEXT]?: RequestContext };

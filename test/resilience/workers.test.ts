@@ -166,9 +166,7 @@ test('faulty workers under load: too slow, reset mid-body, refusing, all down', 
     await torn.setMode('ok');
   });
 
-  await t.test('a response broken mid-body is counted in requests_total', {
-    todo: 'gateway: a request whose response the worker broke mid-body is in no request metric (onDone runs on the response\'s finish, which never comes)',
-  }, () => {
+  await t.test('a response broken mid-body is counted in requests_total', () => {
     assert.ok(tornCounts !== undefined, 'the reset mid-body case ran');
     assert.equal(tornCounts.counted, tornCounts.sent, 'every request the clients sent to the broken worker is counted');
   });
