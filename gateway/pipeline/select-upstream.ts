@@ -48,6 +48,10 @@ export function createSelector(deps: SelectDeps): Selector {
       deps.onDecision?.(ctx, outcome, 1);
       return outcome;
     }
+    if (outcome === 'queue_timeout' && pickContext.now() >= ctx.deadline) {
+      // The request's own deadline ended the wait, not limits.queueWaitMs: a timeout, not a refusal.
+      throw new InfergateError('GW_ERR_DEADLINE_EXCEEDED', 'the deadline passed while waiting for a worker slot');
+    }
     if (outcome !== 'client_gone') deps.onRefusal?.(ctx, outcome);
     if (outcome === 'no_worker') throw noWorker(model);
     const why = outcome === 'queue_full' ? 'and the wait queue is full' : 'and none freed up in time';
