@@ -143,10 +143,9 @@ export class Pool {
 
   /** Workers that may take a request for the model now. */
   candidates(model: string, version: string | undefined, exclude?: ReadonlySet<string>): Upstream[] {
-    const cap = this.#config.limits.maxInFlightPerWorker;
     const out: Upstream[] = [];
     for (const u of this.#byUrl.values()) {
-      if (u.ready && !u.draining && u.inFlight + u.reserved < cap && exclude?.has(u.id) !== true && u.serves(model, version) && u.breaker.admits) out.push(u);
+      if (this.#canTake(u, model, version, exclude)) out.push(u);
     }
     return out;
   }
@@ -248,6 +247,7 @@ export class Pool {
     this.#queue.close();
   }
 
+  /** Whether `u` may take a request for the model now: a slot handed to a waiter counts as taken. */
   #canTake(u: Upstream, model: string, version: string | undefined, exclude: ReadonlySet<string> | undefined): boolean {
     return u.ready && !u.draining && u.inFlight + u.reserved < this.#config.limits.maxInFlightPerWorker && exclude?.has(u.id) !== true && u.serves(model, version) && u.breaker.admits;
   }
