@@ -91,6 +91,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     now,
     events: {
       breakerTransition: (u, state) => metrics.breakerTransitions.inc({ worker: u.id, state }),
+      admissionWait: (outcome, waitedMs) => metrics.queueWait.observe({ outcome }, waitedMs / 1000),
     },
   });
   const strategyOptions = { defaultLatencyMs: config.balancing.defaultLatencyMs };
@@ -105,6 +106,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     onDecision: (ctx, chosen, candidates) => {
       if (logger.isLevelEnabled('debug')) logger.debug({ request_id: ctx.requestId, model: ctx.route.model, worker: chosen.id, candidates, strategy: strategy.name, inFlight: chosen.inFlight, latencyMs: chosen.latencyMs }, 'balancing decision');
     },
+    onRefusal: (_ctx, reason) => metrics.admissionRefusals.inc({ reason }),
   });
   const forwarder = createForwarder({
     select,

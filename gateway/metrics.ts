@@ -12,9 +12,15 @@ export interface GatewayMetrics {
   /** Rate-limit decisions the shared store could not make (decided locally, or refused). */
   rateLimitFallbacks: Counter;
   authFailures: Counter<'reason'>;
+  /** Requests refused for want of an in-flight slot: queue_full, queue_timeout, no_worker. */
+  admissionRefusals: Counter<'reason'>;
+  /** Time spent in the wait queue, by how the wait ended (admitted, queue_full, queue_timeout, client_gone). */
+  queueWait: Histogram<'outcome'>;
 }
 
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Queue waits are bounded by limits.queueWaitMs (tens of ms by default): finer buckets at the low end. */
+const QUEUE_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const BREAKER_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
 
 export function createGatewayMetrics(pool: Pool, strategyName: () => string): GatewayMetrics {
@@ -43,6 +49,12 @@ export function createGatewayMetrics(pool: Pool, strategyName: () => string): Ga
     },
   });
   new Gauge({
+    name: 'infergate_gateway_admission_queue_length', help: 'Requests waiting for an in-flight slot (every candidate worker at its cap)', registers,
+    collect() {
+      this.set(pool.queued);
+    },
+  });
+  new Gauge({
     name: 'infergate_gateway_strategy_info', help: 'The balancing strategy in force (value 1)', labelNames: ['strategy'] as const, registers,
     collect() {
       this.reset();
@@ -58,5 +70,7 @@ export function createGatewayMetrics(pool: Pool, strategyName: () => string): Ga
     breakerTransitions: new Counter({ name: 'infergate_gateway_breaker_transitions_total', help: 'Breaker state changes per worker', labelNames: ['worker', 'state'] as const, registers }),
     rateLimitFallbacks: new Counter({ name: 'infergate_gateway_ratelimit_store_fallbacks_total', help: 'Rate-limit decisions made without the shared store (fail open: local bucket; fail closed: refused)', registers }),
     authFailures: new Counter({ name: 'infergate_gateway_auth_failures_total', help: 'Requests refused by authentication or authorization, by status code', labelNames: ['reason'] as const, registers }),
+    admissionRefusals: new Counter({ name: 'infergate_gateway_admission_refusals_total', help: 'Requests refused with 503 for want of an in-flight slot, by reason: queue_full, queue_timeout, no_worker', labelNames: ['reason'] as const, registers }),
+    queueWait: new Histogram({ name: 'infergate_gateway_admission_queue_seconds', help: 'Time requests spent waiting for an in-flight slot, by outcome: admitted, queue_full, queue_timeout, client_gone', labelNames: ['outcome'] as const, buckets: QUEUE_BUCKETS, registers }),
   };
 }

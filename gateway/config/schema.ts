@@ -159,10 +159,16 @@ export const GatewayConfigSchema = z.strictObject({
     bodyBytes: z.number().int().positive().default(64 * 1024 * 1024),
     /** In-flight requests per worker per gateway process; over it, the worker is not a candidate. */
     maxInFlightPerWorker: z.number().int().positive().default(128),
-    /** How long a request may wait for a worker under its cap before 503. */
-    queueWaitMs: z.number().int().min(0).default(1000),
+    /**
+     * How long a request may wait in line for a slot before 503. Tens of ms: long enough to ride out
+     * a burst (slots free every service time / cap), short enough that under sustained overload the
+     * excess is refused fast and clients back off, instead of every refusal costing a second.
+     */
+    queueWaitMs: z.number().int().min(0).default(50),
+    /** Requests waiting for a slot, across all models (Envoy's max_pending_requests); one more is refused at once. */
+    maxQueued: z.number().int().min(0).default(1024),
     maxHeaderBytes: z.number().int().min(1024).default(16 * 1024),
-  }).default({ bodyBytes: 64 * 1024 * 1024, maxInFlightPerWorker: 128, queueWaitMs: 1000, maxHeaderBytes: 16 * 1024 }),
+  }).default({ bodyBytes: 64 * 1024 * 1024, maxInFlightPerWorker: 128, queueWaitMs: 50, maxQueued: 1024, maxHeaderBytes: 16 * 1024 }),
   upstreamTls: z.strictObject({
     /** CA bundle for workers served over HTTPS. */
     caFile: z.string().optional(),

@@ -1,11 +1,13 @@
 /**
  * Select-upstream stage: model-aware candidates from the pool, then the current strategy picks.
  * Unknown model or version: 404. Known but nobody can take it: 503 at once. Everybody who could
- * take it is at the in-flight cap: wait (bounded by limits.queueWaitMs and the deadline) for a slot.
+ * take it is at the in-flight cap: wait in the pool's bounded FIFO (limits.maxQueued) for a slot,
+ * at most limits.queueWaitMs and never past the deadline; a full queue or a wait that runs out is
+ * 503 GW_ERR_OVERLOADED with Retry-After (docs/gateway.md#admission-control).
  */
 import { InfergateError } from '../../shared/errors.ts';
 import type { BalancingStrategy, PickContext } from '../balancing/strategy.ts';
-import type { Pool } from '../upstreams/pool.ts';
+import type { Pool, Refusal } from '../upstreams/pool.ts';
 import type { Upstream } from '../upstreams/upstream.ts';
 import type { RequestContext } from './context.ts';
 
@@ -16,6 +18,8 @@ export interface SelectDeps {
   pickContext: PickContext;
   queueWaitMs: number;
   onDecision?(ctx: RequestContext, chosen: Upstream, candidates: number): void;
+  /** A request refused for want of a slot: queue full, its wait ran out, or no worker can serve it. */
+  onRefusal?(ctx: RequestContext, reason: Refusal): void;
 }
 
 /** The chosen worker; a promise only when every candidate is at its cap and the request must wait. */
@@ -35,19 +39,23 @@ export function createSelector(deps: SelectDeps): Selector {
   const noWorker = (model: string): InfergateError =>
     new InfergateError('GW_ERR_NO_WORKER', `no ready worker can serve model '${model}' now`, { 'Retry-After': '1' });
 
-  /** Every worker that could take it is at its in-flight cap: wait for a slot, within limits.queueWaitMs and the deadline. */
+  /** Every worker that could take it is at its in-flight cap: wait in line for a slot. */
   async function waitAndPick(ctx: RequestContext): Promise<Upstream> {
     const { model, version } = ctx.route;
     const waitUntil = Math.min(pickContext.now() + deps.queueWaitMs, ctx.deadline);
-    for (;;) {
-      const waitMs = waitUntil - pickContext.now();
-      if (!(await pool.waitForCapacity(waitMs, ctx))) {
-        throw new InfergateError('GW_ERR_OVERLOADED', `every worker serving '${model}' is at capacity`, { 'Retry-After': '1' });
-      }
-      const chosen = pickNow(ctx);
-      if (chosen !== undefined) return chosen;
-      if (!pool.hasCapacityLater(model, version, ctx.excluded())) throw noWorker(model);
+    const outcome = await pool.waitForSlot({ model, version, exclude: ctx.excluded(), waitUntil, client: ctx });
+    if (typeof outcome !== 'string') {
+      deps.onDecision?.(ctx, outcome, 1);
+      return outcome;
     }
+    if (outcome === 'queue_timeout' && pickContext.now() >= ctx.deadline) {
+      // The request's own deadline ended the wait, not limits.queueWaitMs: a timeout, not a refusal.
+      throw new InfergateError('GW_ERR_DEADLINE_EXCEEDED', 'the deadline passed while waiting for a worker slot');
+    }
+    if (outcome !== 'client_gone') deps.onRefusal?.(ctx, outcome);
+    if (outcome === 'no_worker') throw noWorker(model);
+    const why = outcome === 'queue_full' ? 'and the wait queue is full' : 'and none freed up in time';
+    throw new InfergateError('GW_ERR_OVERLOADED', `every worker serving '${model}' is at capacity ${why}`, { 'Retry-After': '1' });
   }
 
   return function select(ctx) {
@@ -57,7 +65,10 @@ export function createSelector(deps: SelectDeps): Selector {
     if (knowledge === 'unknown-version') throw new InfergateError('GW_ERR_VERSION_NOT_FOUND', `model '${model}' has no version '${version}' on any worker`);
     const chosen = pickNow(ctx);
     if (chosen !== undefined) return chosen;
-    if (!pool.hasCapacityLater(model, version, ctx.excluded())) throw noWorker(model);
+    if (!pool.hasCapacityLater(model, version, ctx.excluded())) {
+      deps.onRefusal?.(ctx, 'no_worker');
+      throw noWorker(model);
+    }
     return waitAndPick(ctx);
   };
 }

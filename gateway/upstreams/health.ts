@@ -14,7 +14,7 @@ export type ReadinessChange = 'admitted' | 'removed' | undefined;
 export async function checkReadiness(upstream: Upstream, options: GatewayConfig['health'], logger: Logger): Promise<ReadinessChange> {
   let ok = false;
   try {
-    const reply = await requestJson(upstream.url, upstream.agent, 'GET', '/v2/health/ready', undefined, options.timeoutMs);
+    const reply = await requestJson(upstream.url, upstream.controlAgent, 'GET', '/v2/health/ready', undefined, options.timeoutMs);
     ok = reply.status === 200;
     upstream.lastCheckError = ok ? '' : `readiness answered ${reply.status}`;
     // Keep the load figure fresh for an idle worker too: balancers would otherwise avoid a worker
@@ -55,7 +55,7 @@ interface IndexEntry {
 export async function refreshIndex(upstream: Upstream, timeoutMs: number, logger: Logger): Promise<void> {
   let entries: IndexEntry[];
   try {
-    const reply = await requestJson(upstream.url, upstream.agent, 'POST', '/v2/repository/index', { ready: true }, timeoutMs);
+    const reply = await requestJson(upstream.url, upstream.controlAgent, 'POST', '/v2/repository/index', { ready: true }, timeoutMs);
     if (reply.status !== 200 || !Array.isArray(reply.body)) throw new Error(`index answered ${reply.status}`);
     entries = (reply.body as IndexEntry[]).filter((e) => e.state === 'READY' && typeof e.name === 'string');
   } catch (err) {
@@ -70,7 +70,7 @@ export async function refreshIndex(upstream: Upstream, timeoutMs: number, logger
     const known = upstream.models.get(name)?.get(String(version));
     versions.set(String(version), known);
     if (known === undefined) {
-      fetches.push(requestJson(upstream.url, upstream.agent, 'GET', `/v2/models/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}`, undefined, timeoutMs)
+      fetches.push(requestJson(upstream.url, upstream.controlAgent, 'GET', `/v2/models/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}`, undefined, timeoutMs)
         .then((reply) => {
           if (reply.status === 200 && reply.body !== null && typeof reply.body === 'object') versions.set(String(version), reply.body as ModelMetadata);
         }, () => undefined));

@@ -1,6 +1,6 @@
 /**
  * Small JSON requests from the gateway to a worker (health checks, index refresh, repository
- * fan-out), over the worker's own keep-alive agent, each with a hard timeout.
+ * fan-out), over a keep-alive agent of the caller's choice, each with a hard timeout.
  */
 import { request as httpRequest, type Agent } from 'node:http';
 import { request as httpsRequest } from 'node:https';

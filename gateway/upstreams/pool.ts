@@ -9,29 +9,40 @@ import type { Logger } from '../../shared/logger.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import type { BreakerState } from './breaker.ts';
 import { checkReadiness, refreshIndex } from './health.ts';
+import type { ClientPresence } from './presence.ts';
+import { WaitQueue } from './wait-queue.ts';
 import { normaliseUrl, Upstream, type ModelMetadata, type UpstreamSource } from './upstream.ts';
+
+/** How a wait for a slot ended, for metrics. */
+export type AdmissionOutcome = 'admitted' | 'queue_full' | 'queue_timeout' | 'client_gone';
 
 export interface PoolEvents {
   breakerTransition?(upstream: Upstream, state: BreakerState): void;
   readinessChange?(upstream: Upstream, ready: boolean): void;
+  /** A request that found every candidate at its cap left the wait queue after `waitedMs`. */
+  admissionWait?(outcome: AdmissionOutcome, waitedMs: number): void;
 }
 
 export type ModelKnowledge = 'unknown-model' | 'unknown-version' | 'known';
 
-/** Something a request waits on, told when the client goes away or the request's deadline passes. */
-export interface Waiter {
-  clientGone(): void;
-  deadlinePassed(): void;
+export type { ClientPresence, Waiter } from './presence.ts';
+
+/** What a request waiting for a slot asks for. */
+export interface SlotRequest {
+  model: string;
+  version: string | undefined;
+  /** Workers this request must not go to (tried already). */
+  exclude: ReadonlySet<string> | undefined;
+  /** Absolute `now()` after which it stops waiting (queue wait bounded by its deadline). */
+  waitUntil: number;
+  client: ClientPresence;
 }
 
-/**
- * What waiting for a slot needs to know about the client: whether it has gone, and one slot to
- * hear when it goes (the request context; cheaper than an AbortSignal per request).
- */
-export interface ClientPresence {
-  readonly clientGone: boolean;
-  waitOn(waiter: Waiter | undefined): void;
-}
+/** Why a request got no slot: the queue was full, its wait ran out, or no worker can serve it any more. */
+export type Refusal = 'queue_full' | 'queue_timeout' | 'no_worker';
+
+/** A slot handed over, or why none was. */
+export type SlotOutcome = Upstream | Refusal | 'client_gone';
 
 interface Timers {
   check: NodeJS.Timeout;
@@ -47,7 +58,7 @@ export class Pool {
   readonly #byUrl = new Map<string, Upstream>();
   readonly #timers = new Map<string, Timers>();
   readonly #firstChecks = new Map<string, Promise<void>>();
-  #capacityWaiters = new Set<() => void>();
+  readonly #queue: WaitQueue<Upstream>;
   #closed = false;
 
   constructor(config: GatewayConfig, deps: { logger: Logger; now: () => number; events?: PoolEvents }) {
@@ -56,6 +67,12 @@ export class Pool {
     this.#now = deps.now;
     this.#events = deps.events ?? {};
     this.#ca = config.upstreamTls.caFile === undefined ? undefined : readFileSync(config.upstreamTls.caFile);
+    this.#queue = new WaitQueue({ maxQueued: config.limits.maxQueued });
+  }
+
+  /** Requests waiting for an in-flight slot now. */
+  get queued(): number {
+    return this.#queue.size;
   }
 
   /** Adds a worker (or returns the one already known at that URL) and starts checking it. */
@@ -73,9 +90,9 @@ export class Pool {
       onBreakerTransition: (u, state) => {
         this.#logger.warn({ worker: u.id, url: u.url.origin, breaker: state }, 'breaker transition');
         this.#events.breakerTransition?.(u, state);
-        if (state !== 'open') this.#wakeCapacityWaiters();
+        if (state !== 'open') this.#offerSlots(u);
       },
-      onRelease: () => this.#wakeCapacityWaiters(),
+      onRelease: (u) => this.#offerSlots(u),
     });
     this.#byUrl.set(key, upstream);
     this.#logger.info({ worker: upstream.id, url: key, source: options.source }, 'worker added');
@@ -126,10 +143,9 @@ export class Pool {
 
   /** Workers that may take a request for the model now. */
   candidates(model: string, version: string | undefined, exclude?: ReadonlySet<string>): Upstream[] {
-    const cap = this.#config.limits.maxInFlightPerWorker;
     const out: Upstream[] = [];
     for (const u of this.#byUrl.values()) {
-      if (u.ready && !u.draining && u.inFlight < cap && exclude?.has(u.id) !== true && u.serves(model, version) && u.breaker.admits) out.push(u);
+      if (this.#canTake(u, model, version, exclude)) out.push(u);
     }
     return out;
   }
@@ -142,22 +158,40 @@ export class Pool {
     return false;
   }
 
-  /** Resolves true when a lease is released or a breaker closes, false after `waitMs` or when the client goes. */
-  waitForCapacity(waitMs: number, client: ClientPresence): Promise<boolean> {
-    if (waitMs <= 0 || client.clientGone) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const done = (value: boolean): void => {
-        clearTimeout(timer);
-        client.waitOn(undefined);
-        this.#capacityWaiters.delete(wake);
-        resolve(value);
-      };
-      const wake = (): void => done(true);
-      const timer = setTimeout(() => done(false), waitMs);
-      // The wait ends by `waitMs`, which the caller bounds by the deadline: the timer says so.
-      client.waitOn({ clientGone: () => done(false), deadlinePassed: () => undefined });
-      this.#capacityWaiters.add(wake);
-    });
+  /**
+   * Waits in the bounded FIFO for a slot on a worker that can serve the request (every candidate
+   * was at its in-flight cap). A slot freed by a release, a closing breaker or a worker admitted is
+   * handed to exactly one waiter, reserved for it until it resumes, so a newcomer cannot take it.
+   */
+  async waitForSlot(request: SlotRequest): Promise<SlotOutcome> {
+    const { model, version, exclude, client } = request;
+    const key = queueKey(model, version);
+    const accepts = exclude === undefined ? undefined : (u: Upstream): boolean => !exclude.has(u.id);
+    const startedAt = this.#now();
+    let seq: number | undefined;
+    for (;;) {
+      const outcome = await this.#queue.wait(key, { waitMs: request.waitUntil - this.#now(), client, ...(accepts && { accepts }), ...(seq !== undefined && { seq }) });
+      if (outcome.kind !== 'woken') {
+        const refusal = outcome.kind === 'full' ? 'queue_full' : outcome.kind === 'gone' ? 'client_gone' : 'queue_timeout';
+        this.#events.admissionWait?.(refusal, this.#now() - startedAt);
+        return refusal;
+      }
+      const upstream = outcome.slot;
+      upstream.reserved--;
+      if (client.clientGone) {
+        this.#offerSlots(upstream); // the slot goes to the next in line
+        this.#events.admissionWait?.('client_gone', this.#now() - startedAt);
+        return 'client_gone';
+      }
+      if (this.#canTake(upstream, model, version, exclude)) {
+        this.#events.admissionWait?.('admitted', this.#now() - startedAt);
+        return upstream;
+      }
+      // Its breaker opened or it left since the slot was offered: wait again, keeping this place.
+      this.#offerSlots(upstream);
+      if (!this.hasCapacityLater(model, version, exclude)) return 'no_worker';
+      seq = outcome.seq;
+    }
   }
 
   /** Metadata of a model version as some ready worker reported it, and every version known. */
@@ -210,21 +244,32 @@ export class Pool {
       this.#unwatch(upstream);
       upstream.close();
     }
-    for (const wake of this.#capacityWaiters) wake();
+    this.#queue.close();
   }
 
-  #wakeCapacityWaiters(): void {
-    if (this.#capacityWaiters.size === 0) return;
-    const waiters = this.#capacityWaiters;
-    this.#capacityWaiters = new Set();
-    for (const wake of waiters) wake();
+  /** Whether `u` may take a request for the model now: a slot handed to a waiter counts as taken. */
+  #canTake(u: Upstream, model: string, version: string | undefined, exclude: ReadonlySet<string> | undefined): boolean {
+    return u.ready && !u.draining && u.inFlight + u.reserved < this.#config.limits.maxInFlightPerWorker && exclude?.has(u.id) !== true && u.serves(model, version) && u.breaker.admits;
+  }
+
+  /** Hands each free slot of `u` to the oldest waiter that can use it, one waiter per slot. */
+  #offerSlots(u: Upstream): void {
+    if (this.#queue.size === 0) return;
+    const cap = this.#config.limits.maxInFlightPerWorker;
+    while (u.ready && !u.draining && u.inFlight + u.reserved < cap && u.breaker.admits && this.#queue.size > 0) {
+      u.reserved++;
+      if (!this.#queue.wakeOne(queueKeysOf(u), u)) {
+        u.reserved--;
+        return;
+      }
+    }
   }
 
   async #check(upstream: Upstream): Promise<void> {
     const change = await checkReadiness(upstream, this.#config.health, this.#logger);
     if (change !== undefined) {
       this.#events.readinessChange?.(upstream, change === 'admitted');
-      if (change === 'admitted') this.#wakeCapacityWaiters();
+      if (change === 'admitted') this.#offerSlots(upstream);
     }
   }
 
@@ -255,5 +300,18 @@ export class Pool {
     clearTimeout(timers.check);
     clearTimeout(timers.index);
     this.#timers.delete(upstream.id);
+  }
+}
+
+/** The wait-queue line of a request: its model, and its version when it asked for one. */
+function queueKey(model: string, version: string | undefined): string {
+  return version === undefined ? model : `${model}\u0000${version}`;
+}
+
+/** Every line a worker's slot can serve: each model it has, any version or each one it has. */
+function* queueKeysOf(u: Upstream): Generator<string> {
+  for (const [model, versions] of u.models) {
+    yield model;
+    for (const version of versions.keys()) yield queueKey(model, version);
   }
 }

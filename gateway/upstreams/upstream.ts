@@ -24,7 +24,7 @@ export interface UpstreamOptions {
   ca: Buffer | undefined;
   now: () => number;
   onBreakerTransition: (upstream: Upstream, state: BreakerState) => void;
-  onRelease: () => void;
+  onRelease: (upstream: Upstream) => void;
 }
 
 /** Stable opaque id from the URL, so every gateway replica names a worker the same way. */
@@ -59,10 +59,15 @@ export class Upstream implements Candidate {
   /** `url` pre-parsed for http-proxy. */
   readonly proxyTarget: ProxyTarget;
   readonly source: UpstreamSource;
+  /** Inference traffic only. */
   readonly agent: HttpAgent;
+  /** Health checks, index refreshes and repository fan-out: never queued behind inference sockets. */
+  readonly controlAgent: HttpAgent;
   readonly breaker: Breaker;
   weight: number;
   inFlight = 0;
+  /** Slots handed to queued requests that have not resumed yet: counted against the cap like leases. */
+  reserved = 0;
   queueDepth = 0;
   /** Admitted by active readiness checks. */
   ready = false;
@@ -75,7 +80,7 @@ export class Upstream implements Candidate {
   models = new Map<string, Map<string, ModelMetadata | undefined>>();
   readonly #latency: PeakEwma;
   readonly #now: () => number;
-  readonly #onRelease: () => void;
+  readonly #onRelease: (upstream: Upstream) => void;
 
   constructor(options: UpstreamOptions) {
     this.url = new URL(normaliseUrl(options.url));
@@ -87,11 +92,17 @@ export class Upstream implements Candidate {
     this.#onRelease = options.onRelease;
     this.#latency = new PeakEwma({ decayMs: options.config.balancing.ewmaDecayMs });
     // Keep-alive, with idle sockets closed well before the worker's own keep-alive timeout (65 s),
-    // so a request never races a socket the worker is closing.
-    const agentOptions = { keepAlive: true, maxSockets: options.config.limits.maxInFlightPerWorker, maxFreeSockets: 64, timeout: 30_000, scheduling: 'lifo' as const };
-    this.agent = this.url.protocol === 'https:'
-      ? new HttpsAgent({ ...agentOptions, ca: options.ca, rejectUnauthorized: options.config.upstreamTls.rejectUnauthorized })
-      : new HttpAgent(agentOptions);
+    // so a request never races a socket the worker is closing. The inference agent has no socket
+    // cap of its own: the in-flight cap (leases, slots handed out by the pool's wait queue) is the
+    // one admission bound, and an agent cap equal to it turned any overshoot into a hidden queue
+    // that no deadline-aware code could see (under overload, requests sat there until 504).
+    // Health checks get an agent of their own, so they never wait behind inference.
+    const inference = { keepAlive: true, maxFreeSockets: 64, timeout: 30_000, scheduling: 'lifo' as const };
+    const control = { keepAlive: true, maxSockets: 4, maxFreeSockets: 1, timeout: 30_000 };
+    const tls = { ca: options.ca, rejectUnauthorized: options.config.upstreamTls.rejectUnauthorized };
+    const https = this.url.protocol === 'https:';
+    this.agent = https ? new HttpsAgent({ ...inference, ...tls }) : new HttpAgent(inference);
+    this.controlAgent = https ? new HttpsAgent({ ...control, ...tls }) : new HttpAgent(control);
     this.breaker = createBreaker(options.config.breaker, (state) => options.onBreakerTransition(this, state));
   }
 
@@ -104,7 +115,7 @@ export class Upstream implements Candidate {
   }
 
   onRelease(): void {
-    this.#onRelease();
+    this.#onRelease(this);
   }
 
   lease(): Lease {
@@ -119,5 +130,6 @@ export class Upstream implements Candidate {
   close(): void {
     this.breaker.shutdown();
     this.agent.destroy();
+    this.controlAgent.destroy();
   }
 }
