@@ -30,7 +30,7 @@ export const ERROR_CATALOGUE = {
   GW_ERR_MODEL_NOT_FOUND: { status: 404, summary: 'no worker in the pool serves this model' },
   GW_ERR_VERSION_NOT_FOUND: { status: 404, summary: 'no worker in the pool serves this version of the model' },
   GW_ERR_NO_WORKER: { status: 503, summary: 'no ready worker for the model, or every candidate\'s breaker is open' },
-  GW_ERR_OVERLOADED: { status: 503, summary: 'every candidate worker is at its in-flight cap and none freed up in time' },
+  GW_ERR_OVERLOADED: { status: 503, summary: 'every candidate worker is at its in-flight cap and the admission queue is full or none freed up in time' },
   GW_ERR_UPSTREAM_UNREACHABLE: { status: 503, summary: 'the request could not reach any worker (connection refused or reset before sending)' },
   GW_ERR_UPSTREAM_BROKEN: { status: 502, summary: 'the worker answered with a broken response or dropped the connection' },
   GW_ERR_DEADLINE_EXCEEDED: { status: 504, summary: 'the request\'s deadline passed before the worker answered' },

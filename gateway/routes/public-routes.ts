@@ -60,7 +60,7 @@ export function publicRoutes(deps: PublicRouteDeps): express.Router {
 
   router.post('/v2/repository/index', async (req, res) => {
     const principal = await caller.principal(req, res);
-    const results = await fanOut(pool.list(), (u) => requestJson(u.url, u.agent, 'POST', '/v2/repository/index', {}, deps.upstreamTimeoutMs));
+    const results = await fanOut(pool.list(), (u) => requestJson(u.url, u.controlAgent, 'POST', '/v2/repository/index', {}, deps.upstreamTimeoutMs));
     const merged = new Map<string, { name: string; version: string; state: string; reason: string; workers: Record<string, string> }>();
     for (const { upstream, reply } of results) {
       if (reply?.status !== 200 || !Array.isArray(reply.body)) continue;
@@ -79,7 +79,7 @@ export function publicRoutes(deps: PublicRouteDeps): express.Router {
     await caller.requireAdmin(req, res);
     const model = String(req.params.model);
     const path = `/v2/repository/models/${encodeURIComponent(model)}/${action}`;
-    const results = await fanOut(pool.list(), (u) => requestJson(u.url, u.agent, 'POST', path, {}, Math.max(deps.upstreamTimeoutMs, 30_000)));
+    const results = await fanOut(pool.list(), (u) => requestJson(u.url, u.controlAgent, 'POST', path, {}, Math.max(deps.upstreamTimeoutMs, 30_000)));
     await pool.refreshAll();
     const workers = results.map(({ upstream, reply, error }) => ({
       worker: upstream.id,

@@ -3,6 +3,7 @@
  * load figures the balancers read (in-flight leases, peak-EWMA latency, reported queue depth).
  */
 import { Agent as HttpAgent } from 'node:http';
+import type { Socket } from 'node:net';
 import { Agent as HttpsAgent } from 'node:https';
 import { createHash } from 'node:crypto';
 import type { Candidate } from '../balancing/strategy.ts';
@@ -127,9 +128,20 @@ export class Upstream implements Candidate {
     return versions !== undefined && (version === undefined || versions.has(version));
   }
 
+  /**
+   * Closes the worker's sockets. A request still connecting when this runs (a health check that was
+   * under way) would hand its socket back to the closed agent's idle pool, where it would linger
+   * until the idle timeout: such late sockets are destroyed as soon as they come free.
+   */
   close(): void {
     this.breaker.shutdown();
-    this.agent.destroy();
-    this.controlAgent.destroy();
+    for (const agent of [this.agent, this.controlAgent]) {
+      agent.on('free', destroySocket);
+      agent.destroy();
+    }
   }
+}
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
 }

@@ -10,7 +10,7 @@
  * gateway, not in a worker queue) and limits.queueWaitMs, then 503 GW_ERR_OVERLOADED; in the
  * "throttled" variant the API key also has a rate plan of the measured capacity, so most of the
  * excess gets 429 GW_ERR_RATE_LIMITED before it queues; "default-queue-wait" keeps the in-flight cap
- * but the default limits.queueWaitMs (1000 ms), to show what a gateway configured only that way does.
+ * but the default limits.queueWaitMs (50 ms), to show what a gateway configured only that way does.
  *
  * Phases per variant: unloaded (closed loop at half the slots) → capacity (closed loop at twice the
  * slots: 2xx/s) → overload (autocannon overallRate = 10 × capacity over many connections, so
