@@ -3,6 +3,7 @@
  * public port (HTTP or HTTPS) and the admin port, reloads on config-file change or SIGHUP, and
  * drains on SIGTERM.
  */
+import { randomUUID } from 'node:crypto';
 import { watchFile, unwatchFile, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -149,6 +150,9 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
     headersTimeout: config.timeouts.clientHeadersMs,
     requestTimeout: config.timeouts.clientRequestMs,
     keepAliveTimeout: config.timeouts.keepAliveMs,
+    // Node checks those two timeouts only every connectionsCheckingInterval (30 s by default): a
+    // slowloris would outlive clientHeadersMs by up to that much.
+    connectionsCheckingInterval: Math.min(1000, config.timeouts.clientHeadersMs),
   };
   const tls = config.listen.tlsCertFile !== undefined && config.listen.tlsKeyFile !== undefined;
   const readTls = (): { cert: Buffer; key: Buffer } => ({ cert: readFileSync(config.listen.tlsCertFile!), key: readFileSync(config.listen.tlsKeyFile!) });
@@ -304,8 +308,10 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket, logger: L
     : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
       ? new InfergateError('ERR_BAD_REQUEST', 'the request took too long to arrive')
       : new InfergateError('ERR_BAD_REQUEST', 'the request is not valid HTTP/1.1');
-  logger.info({ code: err.code, status: error.status }, 'refused a malformed request');
-  const body = JSON.stringify(errorBody(error, undefined));
-  socket.end(`HTTP/1.1 ${error.status} ${error.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  // No request could be parsed, so no client id to echo: a fresh one still ties the answer to the log.
+  const requestId = randomUUID();
+  logger.info({ request_id: requestId, code: err.code, status: error.status }, 'refused a malformed request');
+  const body = JSON.stringify(errorBody(error, requestId));
+  socket.end(`HTTP/1.1 ${error.status} ${error.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`);
 }
 

@@ -96,9 +96,7 @@ test('hostile clients while normal traffic flows', { timeout: 240_000 }, async (
     await assertAlive(gateway);
   });
 
-  await t.test('slowloris: a connection still sending headers after clientHeadersMs is closed', {
-    todo: 'gateway/main.ts sets headersTimeout/requestTimeout but not connectionsCheckingInterval (Node default 30 s): slow headers are cut up to 30 s late',
-  }, async (st) => {
+  await t.test('slowloris: a connection still sending headers after clientHeadersMs is closed', async (st) => {
     const slow = await trickle(gateway.url);
     st.after(() => slow.socket.destroy());
     // Bounded: the limit plus generous slack for a loaded machine, far below Node's 30 s check period.
@@ -106,7 +104,7 @@ test('hostile clients while normal traffic flows', { timeout: 240_000 }, async (
     slow.socket.destroy();
     assert.ok(closed !== undefined, `still open ${CLIENT_HEADERS_MS + 4000} ms later (timeouts.clientHeadersMs is ${CLIENT_HEADERS_MS})`);
     const parsed = parseRawResponse(closed);
-    if (parsed.status !== 0) expectCatalogued(parsed.status, parsed.body, { codes: ['ERR_BAD_REQUEST'], requestId: false });
+    if (parsed.status !== 0) expectCatalogued(parsed.status, parsed.body, { codes: ['ERR_BAD_REQUEST'] });
   });
 
   await t.test('oversized headers and bodies: 431 and 413, never reaching the worker', async (st) => {
@@ -124,7 +122,7 @@ test('hostile clients while normal traffic flows', { timeout: 240_000 }, async (
     for (const r of [...headers, manyHeaders]) {
       assert.ok(r.closed, 'the connection is closed');
       const parsed = parseRawResponse(r.response);
-      expectCatalogued(parsed.status, parsed.body, { codes: ['ERR_HEADERS_TOO_LARGE'], requestId: false });
+      expectCatalogued(parsed.status, parsed.body, { codes: ['ERR_HEADERS_TOO_LARGE'] });
     }
     for (const r of [...declared, ...streamed]) expectCatalogued(r.status, r.body, { codes: ['ERR_BODY_TOO_LARGE'] });
     // (c) The 413s were counted; the worker saw only the well-behaved requests.
@@ -241,7 +239,7 @@ test('hostile clients while normal traffic flows', { timeout: 240_000 }, async (
       assert.ok(r.closed, `${name}: the connection was closed`);
       assert.ok((r.response.match(/HTTP\/1\.1 \d{3}/g)?.length ?? 0) <= 1, `${name}: the hidden request was not answered:\n${r.response}`);
       const parsed = parseRawResponse(r.response);
-      if (r.response.length > 0) expectCatalogued(parsed.status, parsed.body, { codes: ['ERR_BAD_REQUEST'], requestId: false });
+      if (r.response.length > 0) expectCatalogued(parsed.status, parsed.body, { codes: ['ERR_BAD_REQUEST'] });
     }
     // (c) The worker saw the well-behaved requests and nothing else.
     assert.equal(await workerRequests() - workerBefore, served, 'no smuggled or malformed request reached the worker');

@@ -46,11 +46,6 @@ export async function see(url: string, init: RequestInit = {}): Promise<Seen> {
 export interface CataloguedOptions {
   /** Codes this case allows; default: any catalogued code. */
   codes?: readonly ErrorCode[];
-  /**
-   * Whether the body must carry a `request_id` (default true). Errors Node's HTTP parser raises
-   * before there is a request (smuggling, oversized headers, slow headers) have none.
-   */
-  requestId?: boolean;
 }
 
 /**
@@ -70,7 +65,7 @@ export function expectCatalogued(status: number, body: string, options: Catalogu
   assert.equal(status, ERROR_CATALOGUE[code].status, `${code} comes with status ${ERROR_CATALOGUE[code].status}, not ${status}`);
   assert.notEqual(code, 'ERR_INTERNAL', `never an internal error: ${body.slice(0, 200)}`);
   if (options.codes !== undefined) assert.ok(options.codes.includes(code), `${code} is one of ${options.codes.join(', ')}`);
-  if (options.requestId ?? true) assert.equal(typeof parsed.request_id, 'string', `the error names its request: ${body.slice(0, 200)}`);
+  assert.equal(typeof parsed.request_id, 'string', `the error names its request: ${body.slice(0, 200)}`);
   return code;
 }
 
