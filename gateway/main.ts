@@ -73,7 +73,19 @@ function applyJwtSecret(raw: Record<string, unknown>, secret: string): void {
   jwt.keys = keys;
 }
 
-export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+/** The real URLs a gateway listens on: with port 0 in the config, only known once it listens. */
+export interface GatewayUrls {
+  url: string;
+  admin: string;
+}
+
+/** For a program that runs the gateway in its own process (`infergate up`). */
+export interface GatewayHooks {
+  /** Called once the public and admin ports listen (every process's, with --processes). */
+  onListening?(urls: GatewayUrls): void;
+}
+
+export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = process.env, hooks: GatewayHooks = {}): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -103,7 +115,7 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
   const redis = topologyOf(config.redis);
   if (config.processes > 1 && !inProcessGroup()) {
     warnAboutPerProcessState(config, redis, logger);
-    return runGatewayPrimary({ count: config.processes, argv, env, logger });
+    return runGatewayPrimary({ count: config.processes, argv, env, logger, ...(hooks.onListening !== undefined && { onListening: hooks.onListening }) });
   }
   const shared = await openSharedState(config, redis, logger);
   let broadcast: StrategyBroadcast | undefined;
@@ -162,6 +174,7 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
   const adminUrl = await listen(adminServer, config.admin.port, config.admin.host, 'http');
   logger.info({ url: publicUrl, admin: adminUrl, strategy: gateway.strategy, workers: gateway.pool.list().map((u) => u.url.origin) }, 'gateway listening');
   tellPrimary({ type: 'infergate:listening', url: publicUrl, admin: adminUrl });
+  hooks.onListening?.({ url: publicUrl, admin: adminUrl });
 
   let current = config;
   const reload = async (why: string): Promise<void> => {
