@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CLI, REPO_ROOT, startGateway } from '../../helpers/processes.ts';
+import { CLI, REPO_ROOT, startGateway, waitFor } from '../../helpers/processes.ts';
 import { startFaultUpstream } from '../../helpers/fault-upstream.ts';
 import { startRedis } from '../../helpers/redis.ts';
 
@@ -66,7 +66,8 @@ test('gateway and keys CLI agree on the key store given one config', async (t) =
   await t.test("auth.apiKeys.store: file keeps keys in the file although Redis is configured, for both", async () => {
     const key = await createKey(configs.fileStore);
     assert.ok((await readFile(keyFile, 'utf8')).includes('"name": "from-cli"'), 'the CLI wrote the key file');
-    assert.deepEqual(await infer(fileGateway, key), { status: 200, code: undefined });
+    // A running gateway sees a key file change at its next poll (every 500 ms: docs/authentication.md).
+    await waitFor(async () => (await infer(fileGateway, key)).status === 200, 10_000);
     assert.deepEqual(await infer(stagingGateway, key), { status: 401, code: 'GW_ERR_UNAUTHENTICATED' });
   });
 });
