@@ -23,8 +23,7 @@ export const WORKER_USAGE = `infergate worker --models <dir> [--port <p>] [--hos
   redis+cluster://host:port,host:port (docs/redis.md).
   SIGTERM drains: readiness fails at once (a registered worker withdraws), the listener closes after
   --drain-delay-ms (default 0; at least 1000 with --register),
-  every request already accepted (even one whose body is still arriving) finishes within
-  --drain-timeout-ms (default 30000), then the models are released and the process exits.`;
+  in-flight requests finish within --drain-timeout-ms (default 30000), then the process exits.`;
 
 /** How long a registered worker keeps serving after withdrawing from the registry. */
 const REGISTRY_SETTLE_MS = 1000;
