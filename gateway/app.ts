@@ -30,7 +30,7 @@ import type { BalancingStrategy } from './balancing/strategy.ts';
 import type { GatewayConfig } from './config/schema.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import { createForwarder } from './pipeline/forward.ts';
-import { matchInferenceRoute } from './pipeline/inference-route.ts';
+import { allowedInferenceMethods, matchInferenceRoute } from './pipeline/inference-route.ts';
 import { buildInferencePipeline } from './pipeline/pipeline.ts';
 import { requestIdOf } from './pipeline/request-id.ts';
 import { RetryBudget } from './pipeline/retry-budget.ts';
@@ -171,6 +171,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     caller: callerAuth({ authenticate, authorize, adminToken: adminTokenChecker(adminToken) }),
   }));
   publicApp.use(web('public'));
+  publicApp.use(inferenceMethodNotAllowed);
   publicApp.use(notFound);
   publicApp.use(errorResponder(logger));
 
@@ -253,6 +254,13 @@ function toJwtKeyConfig(key: GatewayConfig['auth']['jwt']['keys'][number]): JwtK
   if (key.secret !== undefined) return { ...kid, algorithms: key.algorithms as HmacAlgorithm[], secret: key.secret };
   if (key.publicKeyFile !== undefined) return { ...kid, algorithms: key.algorithms as AsymmetricAlgorithm[], publicKeyFile: key.publicKeyFile };
   return { jwksFile: key.jwksFile!, algorithms: key.algorithms as AsymmetricAlgorithm[] };
+}
+
+/** An inference path with a method its route lacks (GET …:predict, POST /v1/models/m): 405, no worker asked. */
+function inferenceMethodNotAllowed(req: Request, _res: Response, next: NextFunction): void {
+  const allowed = allowedInferenceMethods(req.url);
+  if (allowed === undefined) return next();
+  throw new InfergateError('ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}`, { Allow: allowed.join(', ') });
 }
 
 function notFound(req: Request): never {

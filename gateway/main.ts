@@ -9,7 +9,6 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorBody, InfergateError } from '../shared/errors.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
@@ -23,7 +22,8 @@ import { startStrategyBroadcast, type StrategyBroadcast } from './config/strateg
 import { inProcessGroup, leaveProcessGroup, onSiblingStrategy, tellPrimary } from './processes/messages.ts';
 import { runGatewayPrimary } from './processes/primary.ts';
 import type { KeyStore } from './auth/key-store.ts';
-import { openKeyStore } from './auth/open-key-store.ts';
+import { keyStoreLocation, openKeyStore, type KeyStoreLocation } from './auth/open-key-store.ts';
+import { DEFAULT_REDIS_KEY_PREFIX } from './auth/redis-key-store.ts';
 import { FailoverLimiter } from './throttle/failover-limiter.ts';
 import type { RateLimiter } from './throttle/limiter.ts';
 import { MemoryLimiter } from './throttle/memory-limiter.ts';
@@ -74,7 +74,19 @@ function applyJwtSecret(raw: Record<string, unknown>, secret: string): void {
   jwt.keys = keys;
 }
 
-export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+/** The real URLs a gateway listens on: with port 0 in the config, only known once it listens. */
+export interface GatewayUrls {
+  url: string;
+  admin: string;
+}
+
+/** For a program that runs the gateway in its own process (`infergate up`). */
+export interface GatewayHooks {
+  /** Called once the public and admin ports listen (every process's, with --processes). */
+  onListening?(urls: GatewayUrls): void;
+}
+
+export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = process.env, hooks: GatewayHooks = {}): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -104,7 +116,7 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
   const redis = topologyOf(config.redis);
   if (config.processes > 1 && !inProcessGroup()) {
     warnAboutPerProcessState(config, redis, logger);
-    return runGatewayPrimary({ count: config.processes, argv, env, logger });
+    return runGatewayPrimary({ count: config.processes, argv, env, logger, ...(hooks.onListening !== undefined && { onListening: hooks.onListening }) });
   }
   const shared = await openSharedState(config, redis, logger);
   let broadcast: StrategyBroadcast | undefined;
@@ -166,6 +178,7 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
   const adminUrl = await listen(adminServer, config.admin.port, config.admin.host, 'http');
   logger.info({ url: publicUrl, admin: adminUrl, strategy: gateway.strategy, workers: gateway.pool.list().map((u) => u.url.origin) }, 'gateway listening');
   tellPrimary({ type: 'infergate:listening', url: publicUrl, admin: adminUrl });
+  hooks.onListening?.({ url: publicUrl, admin: adminUrl });
 
   let current = config;
   const reload = async (why: string): Promise<void> => {
@@ -251,12 +264,18 @@ interface SharedState {
 /**
  * The key store and rate limiter: in Redis when one is configured (shared by every replica), else
  * embedded — keys in a local file, buckets in memory — which is logged, so nobody runs several
- * replicas on embedded state by mistake.
+ * replicas on embedded state by mistake. The key store is found exactly as `infergate keys --config`
+ * finds it (auth.apiKeys.store, auth.apiKeys.redisKeyPrefix), so a key the CLI makes is one this accepts.
  */
 async function openSharedState(config: GatewayConfig, redis: RedisTopology | undefined, logger: Logger): Promise<SharedState> {
   const state: SharedState = { keyStore: undefined, limiter: undefined, onFallback: () => undefined, close: async () => undefined };
+  let keys: KeyStoreLocation | undefined;
   if (config.auth.apiKeys.enabled) {
-    state.keyStore = await openKeyStore(redis !== undefined ? { kind: 'redis', url: redis } : { kind: 'file', path: resolve(config.auth.apiKeys.file) }, {
+    keys = keyStoreLocation(config, process.cwd());
+    if (keys.kind === 'file' && redis !== undefined) {
+      logger.warn({ keys: keys.path }, "auth.apiKeys.store is 'file' although Redis is configured: every replica has its own keys");
+    }
+    state.keyStore = await openKeyStore(keys, {
       onError: (err: Error) => logger.warn({ err: err.message }, 'API-key store problem'),
     });
   }
@@ -276,9 +295,10 @@ async function openSharedState(config: GatewayConfig, redis: RedisTopology | und
       });
     }
   }
+  const keysAt = keys === undefined ? 'disabled' : keys.kind === 'file' ? keys.path : `redis ${keys.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX}*`;
   logger.info(redis === undefined
-    ? { keys: config.auth.apiKeys.enabled ? resolve(config.auth.apiKeys.file) : 'disabled', buckets: 'memory' }
-    : { redis: describeTopology(redis), onStoreFailure: config.throttle.onStoreFailure }, redis === undefined ? 'embedded state: API keys in a local file, rate-limit buckets in memory (one replica only)' : 'shared state in Redis');
+    ? { keys: keysAt, buckets: 'memory' }
+    : { redis: describeTopology(redis), keys: keysAt, onStoreFailure: config.throttle.onStoreFailure }, redis === undefined ? 'embedded state: API keys in a local file, rate-limit buckets in memory (one replica only)' : 'shared state in Redis');
   state.close = async () => {
     await state.keyStore?.close();
     await redisLimiter?.close();

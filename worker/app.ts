@@ -13,6 +13,7 @@ import { InfergateError, toInfergateError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { WorkerConfig } from './config.ts';
 import { ClientDisconnect } from './http/disconnect.ts';
+import { InFlightRequests } from './http/in-flight.ts';
 import { Router } from './http/router.ts';
 import { sendError, sendRaw } from '../shared/http/respond.ts';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.ts';
@@ -39,7 +40,7 @@ export interface Worker {
   start(): Promise<void>;
   /** Fails readiness so balancers stop sending; requests still arriving are served. */
   startDraining(): void;
-  /** Waits for in-flight work, then releases every model. */
+  /** Waits for every accepted request to be answered, then releases every model. */
   close(): Promise<void>;
 }
 
@@ -49,7 +50,9 @@ export function buildWorker(config: WorkerConfig, deps: WorkerDeps): Worker {
   const { logger, now } = deps;
   const workerId = config.workerId ?? `worker-${randomUUID().slice(0, 8)}`;
   let draining = false;
+  let closing = false;
   let started = false;
+  const inFlight = new InFlightRequests();
   const repository = new ModelRepository(config.modelsDir, {
     logger,
     now,
@@ -80,8 +83,12 @@ export function buildWorker(config: WorkerConfig, deps: WorkerDeps): Worker {
     res.setHeader(HEADER_REQUEST_ID, requestId);
     res.setHeader(HEADER_WORKER, workerId);
     res.setHeader(HEADER_QUEUE_DEPTH, String(repository.queueDepth()));
+    // The listener is closed: keep-alive clients must not send another request on this connection.
+    if (closing) res.setHeader('connection', 'close');
+    inFlight.begin();
     const disconnect = new ClientDisconnect();
     res.once('close', () => {
+      inFlight.end();
       if (!res.writableFinished) disconnect.abort();
     });
     const url = req.url ?? '/';
@@ -123,6 +130,9 @@ export function buildWorker(config: WorkerConfig, deps: WorkerDeps): Worker {
     },
     async close() {
       draining = true;
+      closing = true;
+      // Bounded by the caller: worker/main.ts exits after --drain-timeout-ms whatever is left.
+      await inFlight.settled();
       await repository.close();
     },
   };

@@ -94,6 +94,19 @@ export const RedisClusterSchema = z.strictObject({
   tls: z.boolean().default(false),
 });
 
+/** `auth.apiKeys.store`: where API keys live; absent = Redis when one is configured, else the key file. */
+export const ApiKeyStoreSchema = z.enum(['redis', 'file']);
+
+/**
+ * `auth.apiKeys.redisKeyPrefix`: the key records, their index and their invalidation channel all
+ * start with it, so environments sharing one Redis keep separate keys. Every key operation touches
+ * several of them at once, which Redis Cluster allows only within one slot: hence the {hash tag}.
+ */
+export const ApiKeyRedisPrefixSchema = z.string()
+  .max(64)
+  .regex(/^\S+$/, 'no whitespace')
+  .regex(/\{[^{}]+\}/, "needs a {hash tag}, e.g. '{infergate-staging}:', so every key record shares one Redis Cluster slot");
+
 const REGISTRY_DEFAULTS = { enabled: false, namespace: 'infergate', resyncMs: 1000, ttlMs: 6000, weightByCapacity: false };
 
 export const GatewayConfigSchema = z.strictObject({
@@ -217,8 +230,12 @@ export const GatewayConfigSchema = z.strictObject({
     }).default({ enabled: false, models: [] }),
     apiKeys: z.strictObject({
       enabled: z.boolean().default(true),
+      /** `redis` or `file`; absent = Redis when one is configured, else `file`. The CLI decides the same way. */
+      store: ApiKeyStoreSchema.optional(),
       /** The embedded key store when no Redis is configured (SHA-256 digests only, mode 0600). */
       file: z.string().default('.infergate/keys.json'),
+      /** Prefix of the key records and their channel in Redis (default `{infergate}:`); one per environment sharing a Redis. */
+      redisKeyPrefix: ApiKeyRedisPrefixSchema.optional(),
       /** A verified key is trusted this long without asking the store; bounds revocation delay. */
       cacheTtlMs: z.number().int().min(0).max(60_000).default(2000),
     }).default({ enabled: true, file: '.infergate/keys.json', cacheTtlMs: 2000 }),
@@ -260,6 +277,11 @@ export const GatewayConfigSchema = z.strictObject({
    */
   processes: z.number().int().min(1).max(64).default(1),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+}).superRefine((config, ctx) => {
+  const { url, sentinel, cluster } = config.redis;
+  if (config.auth.apiKeys.store === 'redis' && url === undefined && sentinel === undefined && cluster === undefined) {
+    ctx.addIssue({ code: 'custom', message: "'redis' needs redis.url, redis.sentinel or redis.cluster (or REDIS_URL)", path: ['auth', 'apiKeys', 'store'] });
+  }
 });
 
 export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;

@@ -1,20 +1,51 @@
 /**
  * Recognises the paths that go to a worker through the inference pipeline, without a framework
- * router: this runs on every request, so it is one regex per protocol.
+ * router: this runs on every request, so it is one regex per route and method.
+ *
+ * Only the method each route has at the worker is taken (V2 infer and TF predict: POST; TF model
+ * status and metadata: GET). Any other method on those paths never reaches a worker: the gateway
+ * answers 405 itself, with `Allow` from `allowedInferenceMethods`.
  */
 import type { InferenceRoute } from './context.ts';
 
 const V2_INFER = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?\/infer$/;
-const TF_MODEL = /^\/v1\/models\/([^/:]+)(?:\/versions\/(\d+))?(?::predict|\/metadata)?$/;
+const TF_PREDICT = /^\/v1\/models\/([^/:]+)(?:\/versions\/(\d+))?:predict$/;
+const TF_MODEL = /^\/v1\/models\/([^/:]+)(?:\/versions\/(\d+))?(?:\/metadata)?$/;
+
+/** Each pipeline route with its one method, in the order they are tried. */
+const ROUTES: ReadonlyArray<{ method: string; pattern: RegExp; protocol: InferenceRoute['protocol'] }> = [
+  { method: 'POST', pattern: V2_INFER, protocol: 'v2' },
+  { method: 'POST', pattern: TF_PREDICT, protocol: 'tf' },
+  { method: 'GET', pattern: TF_MODEL, protocol: 'tf' },
+];
 
 export function matchInferenceRoute(method: string | undefined, url: string | undefined): InferenceRoute | undefined {
   if (url === undefined) return undefined;
-  const q = url.indexOf('?');
-  const path = q < 0 ? url : url.slice(0, q);
-  let m: RegExpExecArray | null;
-  if (method === 'POST' && (m = V2_INFER.exec(path)) !== null) return route('v2', m);
-  if ((method === 'POST' || method === 'GET') && (m = TF_MODEL.exec(path)) !== null) return route('tf', m);
+  const path = pathOf(url);
+  for (const candidate of ROUTES) {
+    if (candidate.method !== method) continue;
+    const m = candidate.pattern.exec(path);
+    if (m !== null) return route(candidate.protocol, m);
+  }
   return undefined;
+}
+
+/**
+ * The methods a pipeline path takes, for a 405's `Allow` header; undefined when `url` is not a
+ * pipeline path (the public routes then decide, or answer 404).
+ *
+ * @example
+ *   allowedInferenceMethods('/v1/models/iris:predict') // ['POST']
+ */
+export function allowedInferenceMethods(url: string): readonly string[] | undefined {
+  const path = pathOf(url);
+  const methods = ROUTES.filter((candidate) => candidate.pattern.test(path)).map((candidate) => candidate.method);
+  return methods.length > 0 ? methods : undefined;
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
 }
 
 function route(protocol: 'v2' | 'tf', m: RegExpExecArray): InferenceRoute | undefined {

@@ -32,6 +32,8 @@ export interface GatewayPrimaryOptions {
   /** The children's environment (added to this process's). */
   env: NodeJS.ProcessEnv;
   logger: Logger;
+  /** Told the real URLs once every child listens (the ports are shared, so any child's will do). */
+  onListening?(urls: { url: string; admin: string }): void;
 }
 
 interface Slot {
@@ -79,6 +81,7 @@ export function runGatewayPrimary(options: GatewayPrimaryOptions): Promise<numbe
         if (!announced && slots.every((s) => s.listening)) {
           announced = true;
           logger.info({ url: message.url, admin: message.admin, processes: count }, 'all gateway processes listening');
+          options.onListening?.({ url: message.url, admin: message.admin });
         }
       });
       worker.on('exit', (code, signal) => {

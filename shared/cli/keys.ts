@@ -1,7 +1,8 @@
 /**
  * `infergate keys create|list|revoke|rotate`: API-key management against the same store the gateway
  * uses (gateway/auth/open-key-store.ts decides which: --file, --redis, or the --config file's
- * `redis.url` / `redis.sentinel` / `redis.cluster` / `auth.apiKeys.file`, else `.infergate/keys.json`). A new key's secret is printed once
+ * `auth.apiKeys.store`, `redis.url` / `redis.sentinel` / `redis.cluster` with `auth.apiKeys.redisKeyPrefix`,
+ * or `auth.apiKeys.file`; else `.infergate/keys.json`). A new key's secret is printed once
  * and never stored; only its SHA-256 is.
  */
 import { parseArgs } from 'node:util';

@@ -1,8 +1,9 @@
 /**
  * `infergate up` (what `npm start` runs): one gateway in this process and N local workers as
  * supervised child processes serving the demo models (or --models). Embedded defaults: no Redis
- * needed. Prints the public URL, the admin token, a freshly created API key and a ready-to-paste
- * curl; Ctrl-C drains and stops everything.
+ * needed. Once the gateway listens, prints its real URLs (the web UI's playground and dashboard
+ * too), the admin token, a freshly created API key and a ready-to-paste curl; Ctrl-C drains and
+ * stops everything.
  */
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -11,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { keyStoreLocation, openKeyStore } from '../../gateway/auth/open-key-store.ts';
 import { overrideRedisUrl, readConfigFile } from '../../gateway/config/load.ts';
-import { runGateway } from '../../gateway/main.ts';
+import { runGateway, type GatewayUrls } from '../../gateway/main.ts';
 import { WorkerSupervisor } from './supervisor.ts';
 
 export const UP_USAGE = `infergate up [--port 8080] [--admin-port 8081] [--workers <n>] [--models <dir>] [--config <file>] [--host 127.0.0.1]
@@ -30,6 +31,29 @@ async function createLocalKey(configPath: string | undefined, env: NodeJS.Proces
   } finally {
     await store.close();
   }
+}
+
+interface Welcome {
+  gateway: GatewayUrls;
+  workers: readonly string[];
+  adminToken: string;
+  apiKey: string;
+}
+
+/** For people, not logs: the key and the admin token are shown once, here, and never logged. */
+function welcome({ gateway, workers, adminToken, apiKey }: Welcome): string {
+  return [
+    '',
+    `infergate is up: gateway ${gateway.url} in front of ${workers.length} worker${workers.length === 1 ? '' : 's'} (${workers.join(', ')})`,
+    `playground (web UI): ${gateway.url}/ui/`,
+    `admin API: ${gateway.admin}  token: ${adminToken}`,
+    `dashboard: ${gateway.admin}/ui/dashboard.html  (it asks for the admin token above)`,
+    `a fresh API key for you: ${apiKey}`,
+    'try:',
+    `  curl -s ${gateway.url}/v2/models/iris/infer -H 'Authorization: Bearer ${apiKey}' \\`,
+    `    -H 'content-type: application/json' -d '{"inputs":[{"name":"features","datatype":"FP32","shape":[1,4],"data":[5.1,3.5,1.4,0.2]}]}'`,
+    '',
+  ].join('\n');
 }
 
 export async function runUp(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -64,24 +88,18 @@ export async function runUp(argv: string[], env: NodeJS.ProcessEnv = process.env
     ...(values.redis ? ['--redis', values.redis] : []),
     ...(values['gateway-processes'] ? ['--processes', values['gateway-processes']] : []),
   ];
-  const shownHost = values.host === '0.0.0.0' ? '127.0.0.1' : values.host!;
   // The gateway's own handlers drain it; the workers are told to stop after it (and not restarted
   // if the signal reached them first, as Ctrl-C does for the whole process group).
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => supervisor.stopping());
-  const gatewayDone = runGateway(gatewayArgs, { ...env, INFERGATE_ADMIN_TOKEN: adminToken });
-  // For people, not logs: the key and the admin token are shown once, here, and never logged.
-  const port = values.port === '0' ? '<port>' : values.port;
-  process.stdout.write([
-    '',
-    `infergate is up: gateway http://${shownHost}:${port} in front of ${count} workers (${urls.join(', ')})`,
-    `admin API: http://127.0.0.1:${values['admin-port']}  token: ${env.INFERGATE_ADMIN_TOKEN ? '(from INFERGATE_ADMIN_TOKEN)' : adminToken}`,
-    `a fresh API key for you: ${apiKey}`,
-    'try:',
-    `  curl -s http://${shownHost}:${port}/v2/models/iris/infer -H 'Authorization: Bearer ${apiKey}' \\`,
-    `    -H 'content-type: application/json' -d '{"inputs":[{"name":"features","datatype":"FP32","shape":[1,4],"data":[5.1,3.5,1.4,0.2]}]}'`,
-    '',
-  ].join('\n'));
-  const code = await gatewayDone;
+  const code = await runGateway(gatewayArgs, { ...env, INFERGATE_ADMIN_TOKEN: adminToken }, {
+    // Printed once the gateway listens, so the URLs carry the real ports (--port 0 included).
+    onListening: (gateway) => process.stdout.write(welcome({
+      gateway,
+      workers: urls,
+      adminToken: env.INFERGATE_ADMIN_TOKEN ? '(from INFERGATE_ADMIN_TOKEN)' : adminToken,
+      apiKey,
+    })),
+  });
   await supervisor.stop();
   return code;
 }

@@ -50,6 +50,24 @@ test('infergate up (npm start) serves the demo models through a gateway; a kille
   assert.ok(apiKey !== undefined, 'up prints a fresh API key');
   const curl = up.logs.map((l) => String(l.raw ?? '')).find((line) => line.includes('curl -s'));
   assert.match(curl ?? '', new RegExp(`Authorization: Bearer ${apiKey}`), 'the printed curl carries the key');
+
+  // With --port 0 and --admin-port 0 the printed URLs carry the ports the gateway really bound.
+  const printed = (label: string): string => {
+    const line = up.logs.map((l) => String(l.raw ?? '')).find((l) => l.startsWith(label));
+    return /(https?:\/\/\S+)/.exec(line ?? '')?.[1] ?? '';
+  };
+  const adminUrl = String(up.logs.find((l) => l.msg === 'gateway listening')?.admin ?? '');
+  assert.equal(printed('infergate is up: gateway'), gatewayUrl);
+  assert.equal(printed('admin API:'), adminUrl);
+  assert.doesNotMatch(adminUrl, /:0$/);
+  assert.equal(printed('playground'), `${gatewayUrl}/ui/`);
+  assert.equal(printed('dashboard'), `${adminUrl}/ui/dashboard.html`);
+  assert.match(up.logs.map((l) => String(l.raw ?? '')).find((l) => l.startsWith('dashboard')) ?? '', /admin token/, 'says the dashboard asks for the admin token');
+  for (const page of [printed('playground'), printed('dashboard')]) {
+    const res = await fetch(page);
+    assert.equal(res.status, 200, page);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/html/, page);
+  }
   const infer = (): Promise<{ status: number; body: any }> => postJson(`${gatewayUrl}/v2/models/iris/infer`, { inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }] }, { authorization: `Bearer ${apiKey}` }); // eslint-disable-line @typescript-eslint/no-explicit-any
   assert.equal((await postJson(`${gatewayUrl}/v2/models/iris/infer`, {})).status, 401, 'no credential, no inference');
   const res = await infer();

@@ -1,6 +1,8 @@
 // A worker under more load than it can compute: liveness still answers (inference is off the event
 // loop), deadlines give 504, a full queue gives 503 + Retry-After, a client that goes away frees its
 // place, and SIGTERM drains in-flight requests before exiting.
+import { once } from 'node:events';
+import { request as httpRequest } from 'node:http';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -96,13 +98,44 @@ test('overload behaviour of one worker', async (t) => {
   });
 });
 
+/**
+ * Starts an inference whose body is only half sent. Resolves `accepted` once the worker has handed
+ * the request to its handler (it answers `Expect: 100-continue` in that same step), then sends the
+ * rest of the body when `finish` is called.
+ */
+function halfSentInfer(worker: RunningProcess, model: string): { accepted: Promise<void>; finish(): void; response: Promise<{ status: number; json: any }> } { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const bytes = Buffer.from(body);
+  const half = Math.floor(bytes.length / 2);
+  const req = httpRequest(`${worker.url}/v2/models/${model}/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'content-length': String(bytes.length), expect: '100-continue' },
+  });
+  const accepted = once(req, 'continue').then(() => {
+    req.write(bytes.subarray(0, half));
+  });
+  // A reset connection is an outcome to report (status 0), not an unhandled rejection.
+  const response = new Promise<{ status: number; json: any }>((resolve) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    req.once('error', (err) => resolve({ status: 0, json: { error: err.message } }));
+    req.once('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).once('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) }));
+    });
+  });
+  req.flushHeaders();
+  return { accepted, finish: () => req.end(bytes.subarray(half)), response };
+}
+
 test('SIGTERM: readiness fails, in-flight requests finish, then the process exits 0', async (t) => {
   const worker = await slowWorker(t);
-  const inflight = Array.from({ length: 3 }, () => infer(worker, 'slow'));
-  await new Promise((r) => setTimeout(r, 30));
+  // Requests the worker has accepted but whose bodies are still arriving when the drain starts: it
+  // must not release the model under them.
+  const inflight = Array.from({ length: 3 }, () => halfSentInfer(worker, 'slow'));
+  await Promise.all(inflight.map((r) => r.accepted));
   worker.child.kill('SIGTERM');
-  const results = await Promise.all(inflight);
-  assert.deepEqual(results.map((r) => r.status), [200, 200, 200]);
+  await waitFor(() => worker.logs.some((l) => /^draining/.test(String(l.msg))), 10_000, 10);
+  for (const r of inflight) r.finish();
+  const results = await Promise.all(inflight.map((r) => r.response));
+  assert.deepEqual(results.map((r) => r.status), [200, 200, 200], JSON.stringify(results.map((r) => r.json.error ?? 'ok')));
   const code = await worker.stop(10_000);
   assert.equal(code, 0);
 });

@@ -489,7 +489,7 @@ test('drain: preStop outlasts the gateway noticing, the grace period covers preS
   assert.equal(WORKER_DEFAULTS.drainTimeoutMs, 30_000);
   const gatewaySleep = preStopSleepSeconds(gatewayContainer);
   const gatewayGrace = gatewayDeployment.spec.template.spec.terminationGracePeriodSeconds;
-  assert.ok(gatewayGrace >= clusterConfig.timeouts.requestMs / 1000 + gatewaySleep, `gateway grace ${gatewayGrace}s < requestMs + preStop`);
+  assert.ok(gatewayGrace >= clusterConfig.timeouts.drainMs / 1000 + gatewaySleep, `gateway grace ${gatewayGrace}s < timeouts.drainMs ${clusterConfig.timeouts.drainMs / 1000}s + preStop ${gatewaySleep}s`);
   // The rollout never takes a worker or gateway away before its replacement is ready.
   for (const w of [gatewayDeployment, workerDeployment]) assert.equal(w.spec.strategy.rollingUpdate.maxUnavailable, 0, `${w.metadata.name} maxUnavailable`);
   // compose: the same drain fits in stop_grace_period.
@@ -615,6 +615,8 @@ test('compose: services reference each other consistently and the gateway resolv
   assert.equal(resolve(DEPLOY, gateway.build.context), resolve(REPO_ROOT));
   assert.ok((gateway.ports as string[]).some((p) => p.endsWith(`:${config.listen.port}`)), 'the public port is published');
   assert.ok((gateway.ports as string[]).filter((p) => p.endsWith(`:${config.admin.port}`)).every((p) => p.startsWith('127.0.0.1:')), 'the admin port is published on the loopback only');
+  // SIGTERM drain (timeouts.drainMs) fits in the stop grace period before Docker sends SIGKILL.
+  assert.ok(composeSeconds(gateway.stop_grace_period) >= config.timeouts.drainMs / 1000, `gateway stop_grace_period < timeouts.drainMs ${config.timeouts.drainMs / 1000}s`);
 
   for (const [name, s] of Object.entries(services)) {
     for (const [dep, cond] of Object.entries((s.depends_on ?? {}) as Record<string, Doc>)) {

@@ -137,7 +137,9 @@ test('keys --config reads auth.apiKeys.file; the store location follows the gate
   assert.deepEqual(keyStoreLocation({}, '/srv'), { kind: 'file', path: resolve('/srv', DEFAULT_KEY_FILE) });
   assert.deepEqual(keyStoreLocation({ auth: { apiKeys: { file: 'k.json' } } }, '/srv'), { kind: 'file', path: '/srv/k.json' });
   assert.deepEqual(keyStoreLocation({ redis: { url: 'redis://r:6379' } }, '/srv'), { kind: 'redis', url: 'redis://r:6379' });
-  assert.deepEqual(keyStoreLocation({ redis: { url: 'redis://r', keyPrefix: '{x}:' }, auth: { apiKeys: { file: 'k.json' } } }, '/srv'), { kind: 'redis', url: 'redis://r', keyPrefix: '{x}:' }, 'Redis wins when configured');
+  assert.deepEqual(keyStoreLocation({ redis: { url: 'redis://r' }, auth: { apiKeys: { file: 'k.json', redisKeyPrefix: '{x}:' } } }, '/srv'), { kind: 'redis', url: 'redis://r', keyPrefix: '{x}:' }, 'Redis wins when configured');
+  assert.throws(() => keyStoreLocation({ redis: { url: 'redis://r' }, auth: { apiKeys: { redisKeyPrefix: 'no-tag:' } } }, '/srv'), /auth\.apiKeys\.redisKeyPrefix: needs a \{hash tag\}/, 'the gateway schema\'s rule');
+  assert.throws(() => keyStoreLocation({ auth: { apiKeys: { store: 'memory' } } }, '/srv'), /auth\.apiKeys\.store/);
   assert.deepEqual(keyStoreLocation({ redis: { url: 'redis://r' }, auth: { apiKeys: { store: 'file' } } }, '/srv'), { kind: 'file', path: resolve('/srv', DEFAULT_KEY_FILE) });
   assert.throws(() => keyStoreLocation({ auth: { apiKeys: { store: 'redis' } } }, '/srv'));
 });

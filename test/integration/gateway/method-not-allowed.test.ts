@@ -1,0 +1,42 @@
+// A method an inference route does not have (GET …:predict, POST on a TF model's status or
+// metadata, GET …/infer) is answered by the gateway itself: 405 with Allow and the JSON error
+// body, and no worker sees the request. The route's own method still goes through.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startGateway } from '../../helpers/processes.ts';
+import { startFaultUpstream } from '../../helpers/fault-upstream.ts';
+
+test('wrong methods on inference paths: the gateway answers 405, no worker is asked', async (t) => {
+  const upstream = await startFaultUpstream(t);
+  const gateway = await startGateway(t, [upstream.url]);
+  const wrong: Array<[method: string, path: string, allow: string]> = [
+    ['GET', '/v1/models/echo:predict', 'POST'],
+    ['PUT', '/v1/models/echo/versions/1:predict', 'POST'],
+    ['POST', '/v1/models/echo', 'GET'],
+    ['POST', '/v1/models/echo/versions/1', 'GET'],
+    ['DELETE', '/v1/models/echo/metadata', 'GET'],
+    ['GET', '/v2/models/echo/infer', 'POST'],
+  ];
+  for (const [method, path, allow] of wrong) {
+    const res = await fetch(gateway.url + path, { method, ...(method === 'GET' ? {} : { headers: { 'content-type': 'application/json' }, body: '{}' }) });
+    const where = `${method} ${path}`;
+    assert.equal(res.status, 405, where);
+    assert.equal(res.headers.get('allow'), allow, where);
+    const body = (await res.json()) as { error: string; code: string; request_id: string };
+    assert.equal(body.code, 'ERR_METHOD_NOT_ALLOWED', where);
+    assert.equal(typeof body.error, 'string');
+    assert.equal(body.request_id, res.headers.get('x-request-id'), where);
+    assert.equal(upstream.requestsTo(path), 0, `${where} reached a worker`);
+  }
+
+  // The methods the routes do have are forwarded (the fault upstream speaks V2 only: it answers
+  // TF paths 404 itself, which is enough to show they reached it).
+  const predict = await fetch(`${gateway.url}/v1/models/echo:predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ instances: [[1]] }) });
+  await predict.body?.cancel();
+  assert.equal(upstream.requestsTo('/v1/models/echo:predict'), 1);
+  await (await fetch(`${gateway.url}/v1/models/echo/metadata`)).body?.cancel();
+  assert.equal(upstream.requestsTo('/v1/models/echo/metadata'), 1);
+  const infer = await fetch(`${gateway.url}/v2/models/echo/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1], data: [1] }] }) });
+  assert.equal(infer.status, 200);
+  await infer.body?.cancel();
+});
