@@ -3,14 +3,13 @@
  * public port (HTTP or HTTPS) and the admin port, reloads on config-file change or SIGHUP, and
  * drains on SIGTERM.
  */
-import { randomUUID } from 'node:crypto';
 import { watchFile, unwatchFile, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { errorBody, InfergateError } from '../shared/errors.ts';
+import { answerClientError } from '../shared/http/client-error.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { PACKAGE_VERSION } from '../shared/version.ts';
 import { buildGateway } from './app.ts';
@@ -317,21 +316,4 @@ async function listen(server: Server | HttpsServer, port: number, host: string, 
   return `${scheme}://${shown}:${actual}`;
 }
 
-/** A request Node's HTTP parser refused (CL+TE smuggling, bad syntax, oversized headers): JSON error, then close. */
-function answerClientError(err: NodeJS.ErrnoException, socket: Socket, logger: Logger): void {
-  if (!socket.writable || (err as { code?: string }).code === 'ECONNRESET') {
-    socket.destroy();
-    return;
-  }
-  const error = err.code === 'HPE_HEADER_OVERFLOW'
-    ? new InfergateError('ERR_HEADERS_TOO_LARGE', 'the request headers are too large')
-    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? new InfergateError('ERR_BAD_REQUEST', 'the request took too long to arrive')
-      : new InfergateError('ERR_BAD_REQUEST', 'the request is not valid HTTP/1.1');
-  // No request could be parsed, so no client id to echo: a fresh one still ties the answer to the log.
-  const requestId = randomUUID();
-  logger.info({ request_id: requestId, code: err.code, status: error.status }, 'refused a malformed request');
-  const body = JSON.stringify(errorBody(error, requestId));
-  socket.end(`HTTP/1.1 ${error.status} ${error.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`);
-}
 

@@ -3,10 +3,12 @@
  * (readiness fails first so balancers stop sending, in-flight requests finish, then it exits).
  */
 import { createServer } from 'node:http';
+import type { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { answerClientError } from '../shared/http/client-error.ts';
 import { createLogger } from '../shared/logger.ts';
 import { parseRedisUrl } from '../shared/redis/topology.ts';
 import { PACKAGE_VERSION } from '../shared/version.ts';
@@ -91,7 +93,9 @@ export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process
   const logger = createLogger({ name: 'infergate-worker', level: env.LOG_LEVEL });
   const worker = buildWorker(config, { logger, now: () => performance.now(), version: PACKAGE_VERSION });
 
-  const server = createServer({ keepAliveTimeout: config.keepAliveTimeoutMs, requestTimeout: config.requestTimeoutMs, headersTimeout: 30_000 }, worker.handle);
+  // connectionsCheckingInterval: Node enforces the two timeouts only that often (30 s by default).
+  const server = createServer({ keepAliveTimeout: config.keepAliveTimeoutMs, requestTimeout: config.requestTimeoutMs, headersTimeout: 30_000, connectionsCheckingInterval: 1000 }, worker.handle);
+  server.on('clientError', (err, socket) => answerClientError(err as NodeJS.ErrnoException, socket as Socket, logger));
   server.maxHeadersCount = 200;
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);

@@ -1,0 +1,26 @@
+/**
+ * Answers a request Node's HTTP parser refused (CL+TE smuggling, bad syntax, oversized headers, slow
+ * headers) with the JSON error of DESIGN.md, then closes the connection. Both servers use it:
+ * `server.on('clientError', (err, socket) => answerClientError(err, socket, logger))`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { errorBody, InfergateError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+
+export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, logger: Logger): void {
+  if (!socket.writable || (err as { code?: string }).code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const error = err.code === 'HPE_HEADER_OVERFLOW'
+    ? new InfergateError('ERR_HEADERS_TOO_LARGE', 'the request headers are too large')
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new InfergateError('ERR_BAD_REQUEST', 'the request took too long to arrive')
+      : new InfergateError('ERR_BAD_REQUEST', 'the request is not valid HTTP/1.1');
+  // No request could be parsed, so no client id to echo: a fresh one still ties the answer to the log.
+  const requestId = randomUUID();
+  logger.info({ request_id: requestId, code: err.code, status: error.status }, 'refused a malformed request');
+  const body = JSON.stringify(errorBody(error, requestId));
+  socket.end(`HTTP/1.1 ${error.status} ${error.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`);
+}
