@@ -92,7 +92,7 @@ export function buildInferencePipeline(config: GatewayConfig, deps: PipelineDeps
     else logger.info(fields, error.message);
     const { req, res } = ctx;
     if (res.headersSent || res.destroyed) return;
-    if (!req.complete) res.setHeader('connection', 'close'); // an unread body must not become the next request
+    if (!req.complete && !discardableBody(req)) res.setHeader('connection', 'close'); // an unread body must not become the next request
     sendError(res, error, ctx.requestId);
   }
 
@@ -128,6 +128,20 @@ export function buildInferencePipeline(config: GatewayConfig, deps: PipelineDeps
     }
     pending?.then(undefined, (err: unknown) => fail(ctx, err));
   };
+}
+
+/**
+ * Up to this many unread body bytes (declared by Content-Length) are read and thrown away after an
+ * early answer (401, 429...), so the client's connection stays open: refusing a request must not
+ * cost a new TCP connection, or a flood of refusals becomes a flood of handshakes. Node discards
+ * an unconsumed body itself once the response is finished. A bigger or chunked body closes the
+ * connection instead, as NGINX's lingering close does.
+ */
+const DISCARDABLE_BODY_BYTES = 64 * 1024;
+
+function discardableBody(req: IncomingMessage): boolean {
+  const declared = req.headers['content-length'];
+  return declared !== undefined && req.headers['transfer-encoding'] === undefined && Number(declared) <= DISCARDABLE_BODY_BYTES;
 }
 
 /** NGINX's non-standard status for a request the client abandoned before its response was complete. */
