@@ -42,13 +42,17 @@ export function createSelector(deps: SelectDeps): Selector {
   /** Every worker that could take it is at its in-flight cap: wait in line for a slot. */
   async function waitAndPick(ctx: RequestContext): Promise<Upstream> {
     const { model, version } = ctx.route;
-    const waitUntil = Math.min(pickContext.now() + deps.queueWaitMs, ctx.deadline);
+    const queueWaitEnds = pickContext.now() + deps.queueWaitMs;
+    // Which limit ends the wait is decided here, not by reading the clock when the timer fires: a
+    // timer may fire a fraction of a millisecond early, and the deadline must still read as one.
+    const deadlineBinds = ctx.deadline <= queueWaitEnds;
+    const waitUntil = deadlineBinds ? ctx.deadline : queueWaitEnds;
     const outcome = await pool.waitForSlot({ model, version, exclude: ctx.excluded(), waitUntil, client: ctx });
     if (typeof outcome !== 'string') {
       deps.onDecision?.(ctx, outcome, 1);
       return outcome;
     }
-    if (outcome === 'queue_timeout' && pickContext.now() >= ctx.deadline) {
+    if (outcome === 'queue_timeout' && (deadlineBinds || ctx.expired)) {
       // The request's own deadline ended the wait, not limits.queueWaitMs: a timeout, not a refusal.
       throw new InfergateError('GW_ERR_DEADLINE_EXCEEDED', 'the deadline passed while waiting for a worker slot');
     }
