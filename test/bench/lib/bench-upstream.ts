@@ -3,6 +3,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { BenchUpstreamOptions } from './bench-upstream-server.ts';
+import { stopChild } from './stop-child.ts';
 
 const SERVER = fileURLToPath(new URL('./bench-upstream-server.ts', import.meta.url));
 
@@ -49,13 +50,6 @@ export async function startBenchUpstream(options: BenchUpstreamOptions): Promise
     options,
     inferCount: async () => (await counts()).infer,
     counts,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.disconnect();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: () => stopChild(child),
   };
 }

@@ -2,6 +2,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from './stop-child.ts';
 
 const SERVER = fileURLToPath(new URL('./proxy-floor-server.ts', import.meta.url));
 
@@ -25,13 +26,6 @@ export async function startProxyFloor(upstreams: readonly string[], nodeArgs: re
     pid: child.pid,
     child,
     spawnedAt,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.disconnect();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: () => stopChild(child),
   };
 }
