@@ -178,10 +178,16 @@ export const GatewayConfigSchema = z.strictObject({
      * excess is refused fast and clients back off, instead of every refusal costing a second.
      */
     queueWaitMs: z.number().int().min(0).default(50),
+    /**
+     * Adaptive LIFO: once the admission queue has not been empty for this long, a freed slot goes to
+     * the newest waiter instead of the oldest, so admitted requests keep their latency under
+     * sustained overload and the excess is refused. 0 = always oldest first.
+     */
+    adaptiveLifoMs: z.number().int().min(0).default(100),
     /** Requests waiting for a slot, across all models (Envoy's max_pending_requests); one more is refused at once. */
     maxQueued: z.number().int().min(0).default(1024),
     maxHeaderBytes: z.number().int().min(1024).default(16 * 1024),
-  }).default({ bodyBytes: 64 * 1024 * 1024, maxInFlightPerWorker: 128, queueWaitMs: 50, maxQueued: 1024, maxHeaderBytes: 16 * 1024 }),
+  }).default({ bodyBytes: 64 * 1024 * 1024, maxInFlightPerWorker: 128, queueWaitMs: 50, adaptiveLifoMs: 100, maxQueued: 1024, maxHeaderBytes: 16 * 1024 }),
   upstreamTls: z.strictObject({
     /** CA bundle for workers served over HTTPS. */
     caFile: z.string().optional(),

@@ -67,7 +67,7 @@ export class Pool {
     this.#now = deps.now;
     this.#events = deps.events ?? {};
     this.#ca = config.upstreamTls.caFile === undefined ? undefined : readFileSync(config.upstreamTls.caFile);
-    this.#queue = new WaitQueue({ maxQueued: config.limits.maxQueued });
+    this.#queue = new WaitQueue({ maxQueued: config.limits.maxQueued, lifoAfterMs: config.limits.adaptiveLifoMs, now: deps.now });
   }
 
   /** Requests waiting for an in-flight slot now. */

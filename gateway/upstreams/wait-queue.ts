@@ -9,6 +9,13 @@
  *   head of any of the keys the freed worker serves — instead of waking every waiter to race for
  *   it. Cost is O(keys the worker serves), independent of how many wait; a waiter whose `accepts`
  *   refuses the worker (it already failed there, a retry) is stepped over, which is rare.
+ * - Adaptive LIFO (Facebook's server queues, "Fail at Scale", ACM Queue 2015): once the queue has
+ *   not been empty for `lifoAfterMs`, the load is not a burst but a standing overload, and a freed
+ *   slot goes to the *newest* waiter instead. Oldest-first would then hand every slot to a request
+ *   that has already waited nearly its whole `waitMs` (the older ones time out just before), so
+ *   every admitted request would pay the full wait; newest-first admits requests that have barely
+ *   waited, and the excess runs out its wait and is refused. Back to oldest-first as soon as the
+ *   queue empties.
  * - Leave: a waiter goes by its wait timer ('timeout'), its deadline or its client going away
  *   (ClientPresence), or `close`; each unlinks it in O(1) (intrusive doubly linked list) and clears
  *   its timer and presence slot, so nothing outlives the wait.
@@ -85,15 +92,36 @@ function onTimer<S>(entry: Entry<S>, queue: WaitQueue<S>): void {
   queue.settle(entry, TIMEOUT);
 }
 
+export interface WaitQueueOptions {
+  /** Waiters across all keys; one more is refused at once. */
+  maxQueued: number;
+  /** Newest-first once the queue has not been empty for this long (ms); 0 = always oldest-first. */
+  lifoAfterMs?: number;
+  /** Monotonic ms clock (default performance.now). */
+  now?: () => number;
+}
+
 export class WaitQueue<S> {
   readonly maxQueued: number;
+  readonly #lifoAfterMs: number;
+  readonly #now: () => number;
   readonly #lines = new Map<string, Line<S>>();
   #size = 0;
   #seq = 0;
+  /** When the queue last went from empty to not empty. */
+  #busySince = 0;
 
-  constructor(options: { maxQueued: number }) {
+  constructor(options: WaitQueueOptions) {
     if (!(options.maxQueued >= 0)) throw new Error('wait queue: maxQueued must be 0 or more');
+    if (!((options.lifoAfterMs ?? 0) >= 0)) throw new Error('wait queue: lifoAfterMs must be 0 or more');
     this.maxQueued = options.maxQueued;
+    this.#lifoAfterMs = options.lifoAfterMs ?? 0;
+    this.#now = options.now ?? performance.now.bind(performance);
+  }
+
+  /** Whether freed slots now go to the newest waiter (a standing queue: see the header). */
+  get lifo(): boolean {
+    return this.#lifoAfterMs > 0 && this.#size > 0 && this.#now() - this.#busySince >= this.#lifoAfterMs;
   }
 
   /** Waiters across every key. */
@@ -119,17 +147,24 @@ export class WaitQueue<S> {
       }
       const entry = new Entry(this, options.seq ?? ++this.#seq, line, options, resolve);
       linkInOrder(line, entry);
-      this.#size++;
+      if (this.#size++ === 0 && this.#lifoAfterMs > 0) this.#busySince = this.#now();
       entry.timer = setTimeout(onTimer<S>, options.waitMs, entry, this);
       options.client.waitOn(entry);
     });
   }
 
   /**
-   * Hands a slot on `slot` to the oldest waiter, across `keys`, that accepts it. Returns whether
-   * someone took it.
+   * Hands a slot on `slot` to the oldest waiter (the newest in a standing queue), across `keys`,
+   * that accepts it. Returns whether someone took it.
    */
   wakeOne(keys: Iterable<string>, slot: S): boolean {
+    const chosen = this.lifo ? this.#newest(keys, slot) : this.#oldest(keys, slot);
+    if (chosen === undefined) return false;
+    this.settle(chosen, { kind: 'woken', slot, seq: chosen.seq });
+    return true;
+  }
+
+  #oldest(keys: Iterable<string>, slot: S): Entry<S> | undefined {
     let oldest: Entry<S> | undefined;
     for (const key of keys) {
       const line = this.#lines.get(key);
@@ -142,9 +177,23 @@ export class WaitQueue<S> {
         }
       }
     }
-    if (oldest === undefined) return false;
-    this.settle(oldest, { kind: 'woken', slot, seq: oldest.seq });
-    return true;
+    return oldest;
+  }
+
+  #newest(keys: Iterable<string>, slot: S): Entry<S> | undefined {
+    let newest: Entry<S> | undefined;
+    for (const key of keys) {
+      const line = this.#lines.get(key);
+      if (line === undefined) continue;
+      for (let e = line.tail; e !== undefined; e = e.prev) {
+        if (newest !== undefined && e.seq < newest.seq) break; // nothing newer further back
+        if (e.options.accepts === undefined || e.options.accepts(slot)) {
+          if (newest === undefined || e.seq > newest.seq) newest = e;
+          break;
+        }
+      }
+    }
+    return newest;
   }
 
   /** Ends every wait ('closed'): the gateway is shutting down. */

@@ -3,15 +3,16 @@
  * and whether throughput grows with the number of workers until that core is saturated (issue 7).
  *
  * The gateway (API-key authentication, p2c, its defaults otherwise) is pinned to CPU 0; the load
- * generator (this process) and the simulated workers (`infergate worker --simulate-delay-ms`, one
- * execution slot each, so each serves at most 1000/delay req/s) share CPU 1. For 1, 2, 4, 8 workers
+ * generator (this process) and the simulated workers (worker/simulated/, one execution slot each, so
+ * each serves at most 1000/delay req/s; all of them in one process by default, see
+ * lib/simulated-fleet-server.ts for why) share CPU 1. For 1, 2, 4, 8, 16 workers
  * at a fixed concurrency: req/s, p50/p99 and how busy the gateway's core was (from /proc). Then the
  * gateway's limit: 8 workers with no delay and no slot limit, so only the gateway's core bounds it.
  * Caveat: with 2 cores the workers and the load generator share one core; CPU 1's load is reported.
  *
  * Results: stdout (text), bench/scaling.raw.json. Knobs: BENCH_WARMUP_MS / BENCH_DURATION_MS
- * (1000 / 3000), BENCH_SCALING_WORKERS (1,2,4,8), BENCH_SCALING_DELAY_MS (2),
- * BENCH_SCALING_CONCURRENCY (64), BENCH_PREWARM_MS (1500), BENCH_RETRIES (4), BENCH_OUT.
+ * (1000 / 3000), BENCH_SCALING_WORKERS (1,2,4,8,16), BENCH_SCALING_DELAY_MS (2),
+ * BENCH_SCALING_CONCURRENCY (64), BENCH_SCALING_WORKER_PROCESSES (one | each), BENCH_PREWARM_MS (1500), BENCH_RETRIES (4), BENCH_OUT.
  */
 import os from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -23,7 +24,7 @@ import { httpLoad, type CellResult } from './lib/load.ts';
 import { describeMachine, machineInfo, sourceState } from './lib/machine.ts';
 import { backgroundLoad, isNoisy, quietest, type RetryPolicy } from './lib/noise.ts';
 import { currentCpus, pinToCpus } from './lib/pin.ts';
-import { SIMULATED_MODEL, SIMULATED_REQUEST, startSimulatedWorkers, type SimulatedWorker } from './lib/simulated-workers.ts';
+import { SIMULATED_MODEL, SIMULATED_REQUEST, startSimulatedFleet, startSimulatedWorkers, type SimulatedWorker } from './lib/simulated-workers.ts';
 import { scalesUntilSaturated } from './lib/stats.ts';
 import { ms, num, renderTable, renderTargets, verdict, type TargetRow } from './lib/table.ts';
 
@@ -31,9 +32,11 @@ const env = process.env;
 const WARMUP_MS = Number(env.BENCH_WARMUP_MS ?? 1000);
 const DURATION_MS = Number(env.BENCH_DURATION_MS ?? 3000);
 const PREWARM_MS = Number(env.BENCH_PREWARM_MS ?? 1500);
-const WORKER_COUNTS = (env.BENCH_SCALING_WORKERS ?? '1,2,4,8').split(',').map(Number);
+const WORKER_COUNTS = (env.BENCH_SCALING_WORKERS ?? '1,2,4,8,16').split(',').map(Number);
 const DELAY_MS = Number(env.BENCH_SCALING_DELAY_MS ?? 2);
 const CONCURRENCY = Number(env.BENCH_SCALING_CONCURRENCY ?? 64);
+/** "one": all simulated workers served by one process (default); "each": a process per worker (`infergate worker --simulate-delay-ms`). */
+const WORKER_PROCESSES = env.BENCH_SCALING_WORKER_PROCESSES === 'each' ? 'each' : 'one';
 const OUT = env.BENCH_OUT ?? join(REPO_ROOT, 'bench', 'scaling.raw.json');
 const NOISY_CORES = 0.25;
 const GATEWAY_CPU = '0';
@@ -65,16 +68,17 @@ let pinned = false;
 
 async function measure(label: string, workers: number, delayMs: number, slots: number): Promise<Point> {
   progress(`${label}: starting ${workers} simulated worker(s), ${delayMs} ms, ${slots || 'unlimited'} slot(s)`);
-  const sims: SimulatedWorker[] = await startSimulatedWorkers(workers, { delayMs, concurrency: slots });
+  const sims: SimulatedWorker[] = await (WORKER_PROCESSES === 'one' ? startSimulatedFleet : startSimulatedWorkers)(workers, { delayMs, concurrency: slots });
+  const workerPids = [...new Set(sims.map((w) => w.pid))];
   let gateway: GatewayProcess | undefined;
   try {
-    if (pinned) for (const w of sims) pinToCpus(w.pid, LOAD_CPU);
+    if (pinned) for (const pid of workerPids) pinToCpus(pid, LOAD_CPU);
     gateway = await startGatewayProcess({ workers: sims.map((w) => w.url), strategy: 'p2c' });
     if (pinned) pinToCpus(gateway.pid, GATEWAY_CPU);
     const url = `${gateway.url}/v2/models/${SIMULATED_MODEL}/infer`;
     const headers = { ...SIMULATED_REQUEST.headers, ...gateway.authHeaders };
     if (PREWARM_MS > 0) await httpLoad({ url, connections: 16, method: 'POST', headers, body: SIMULATED_REQUEST.body, warmupMs: PREWARM_MS, durationMs: 1 });
-    const workerCpu = cpuClockOfAll(() => sims.map((w) => w.pid));
+    const workerCpu = cpuClockOfAll(() => workerPids);
     const gatewayPid = gateway.pid;
     const point = await quietest(
       async () => {
@@ -100,7 +104,7 @@ async function measure(label: string, workers: number, delayMs: number, slots: n
     return point;
   } finally {
     await gateway?.stop();
-    await Promise.all(sims.map((w) => w.stop()));
+    await Promise.all(workerPids.map((pid) => sims.find((w) => w.pid === pid)!.stop()));
   }
 }
 
@@ -132,8 +136,11 @@ function method(): string[] {
   return [
     `Gateway (shared/cli/bin.js gateway, API-key authentication, p2c, defaults otherwise) ${pinned ? `pinned to CPU ${GATEWAY_CPU}` : 'NOT pinned (taskset or a second CPU missing)'};`,
     `    load generator (autocannon in this process) and simulated workers ${pinned ? `pinned to CPU ${LOAD_CPU}` : 'unpinned'} (taskset -a -p -c).`,
-    `Simulated workers: infergate worker --simulate-delay-ms ${DELAY_MS} --simulate-concurrency 1 (one execution slot: at most`,
-    `    ${num(1000 / DELAY_MS)} req/s each); ${CONCURRENCY} keep-alive connections, closed loop; ${PREWARM_MS} ms prewarm per gateway,`,
+    `Simulated workers (worker/simulated/, delay ${DELAY_MS} ms, one execution slot: at most ${num(1000 / DELAY_MS)} req/s each),`,
+    WORKER_PROCESSES === 'one'
+      ? '    all served by one process, each on its own port (a process per worker spends CPU 1 on wake-ups: lib/simulated-fleet-server.ts);'
+      : '    a process each (infergate worker --simulate-delay-ms);',
+    `    ${CONCURRENCY} keep-alive connections, closed loop; ${PREWARM_MS} ms prewarm per gateway,`,
     `    ${WARMUP_MS} ms warm-up, ${DURATION_MS} ms measured; a cell with > ${NOISY_CORES} cores busy outside the benchmark is rerun once.`,
     'Gateway limit: 8 workers with no delay and no slot limit, so the gateway\'s own core is the only bound.',
     'gateway core: utime+stime of the gateway from /proc/<pid>/stat over the window ÷ window (1.00 = its core saturated).',

@@ -6,8 +6,10 @@
  *
  * - httpLoad: autocannon, in this process, `connections` keep-alive connections, one request each.
  * - inProcessLoad: an async function (e.g. an onnxruntime `session.run`) called `concurrency` at a time.
+ * - openLoopLoad: open loop — requests leave at a fixed rate whatever the answers do (below).
  */
 import autocannon from 'autocannon';
+import { Agent, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { selfCpuMs, systemCpu, type CpuClock } from './cpu.ts';
 import { LatencyRecorder, type LatencySummary } from './latency.ts';
@@ -101,11 +103,6 @@ export interface HttpLoadOptions extends WindowOptions {
   body?: string | Buffer;
   /** CPU clock of the server process (see cpu.ts cpuClockOf). */
   serverCpu?: CpuClock;
-  /**
-   * Requests per second offered across all connections (autocannon's `overallRate`): with enough
-   * connections the arrival rate no longer depends on how fast answers come (open-loop-like).
-   */
-  overallRate?: number;
   /** Every answer, measured or not: status (0 for a transport error), latency, and when it arrived (performance.now()). */
   onResponse?: (status: number, latencyMs: number, atMs: number) => void;
 }
@@ -121,7 +118,6 @@ export async function httpLoad(options: HttpLoadOptions): Promise<CellResult> {
     method: options.method ?? 'GET',
     ...(options.headers ? { headers: options.headers } : {}),
     ...(options.body !== undefined ? { body: options.body } : {}),
-    ...(options.overallRate !== undefined ? { overallRate: options.overallRate } : {}),
   });
   const onResponse = options.onResponse;
   instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTimeMs: number) => {
@@ -177,5 +173,75 @@ export async function inProcessLoad(options: InProcessLoadOptions): Promise<Cell
   } finally {
     stopped = true;
     await Promise.all(lanes);
+  }
+}
+
+export interface OpenLoopLoadOptions extends WindowOptions {
+  url: string;
+  ratePerSecond: number;
+  /** Keep-alive connections at most; a request due while all are busy waits for one (and its latency shows it). */
+  maxConnections: number;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: Buffer;
+  serverCpu?: CpuClock;
+  /** Every answer, measured or not: status (0 for a transport error), latency, and when it arrived (performance.now()). */
+  onResponse?: (status: number, latencyMs: number, atMs: number) => void;
+}
+
+/** How often the arrival clock ticks; requests due since the last tick leave together. */
+const TICK_MS = 1;
+
+/**
+ * Open loop: request i is due at start + i / rate, and leaves then (to within a tick) whether or
+ * not earlier ones were answered — the arrival process of many independent clients, which is what
+ * an overload test needs. autocannon's `overallRate` is not that: it lets each connection send its
+ * share of a second back to back and then pause, so a second's worth of load arrives as one burst.
+ * Latency is measured from the moment a request was due, so time spent waiting for a free
+ * connection counts (no coordinated omission). node:http with a keep-alive agent; the window
+ * counts 2xx as completed and everything else as errors, like the closed-loop drivers.
+ */
+export async function openLoopLoad(options: OpenLoopLoadOptions): Promise<CellResult> {
+  const window: Window = { recording: false, latency: new LatencyRecorder(), completed: 0, errors: 0 };
+  const url = new URL(options.url);
+  const agent = new Agent({ keepAlive: true, maxSockets: options.maxConnections, scheduling: 'fifo' });
+  const headers = { ...options.headers, ...(options.body ? { 'content-length': String(options.body.length) } : {}) };
+  const onResponse = options.onResponse;
+  const finish = (status: number, dueAt: number): void => {
+    const at = performance.now();
+    const latencyMs = at - dueAt;
+    onResponse?.(status, status === 0 ? Number.NaN : latencyMs, at);
+    if (!window.recording) return;
+    if (status >= 200 && status < 300) {
+      window.completed++;
+      window.latency.recordMs(latencyMs);
+    } else {
+      window.errors++;
+    }
+  };
+  const send = (dueAt: number): void => {
+    const req = request({ agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method: options.method ?? 'GET', headers }, (res) => {
+      res.on('end', () => finish(res.statusCode ?? 0, dueAt));
+      res.on('error', () => finish(0, dueAt));
+      res.resume();
+    });
+    req.on('error', () => finish(0, dueAt));
+    req.end(options.body);
+  };
+  const start = performance.now();
+  const interval = 1000 / options.ratePerSecond;
+  let sent = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    for (let dueAt = start + sent * interval; dueAt <= now; dueAt = start + sent * interval) {
+      sent++;
+      send(dueAt);
+    }
+  }, TICK_MS);
+  try {
+    return await measure(options, window, options.serverCpu);
+  } finally {
+    clearInterval(ticker);
+    agent.destroy();
   }
 }

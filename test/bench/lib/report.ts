@@ -263,7 +263,7 @@ function methodLines(input: ReportInput): string[] {
   if (w) lines.push(`- Worker benchmark: ${w.warmupMs} ms warm-up + ${w.durationMs} ms per cell.`);
   if (g) lines.push(`- Gateway benchmark: ${g.prewarmMs ?? '?'} ms prewarm per proxy process, ${g.warmupMs} ms warm-up (${g.heteroWarmupMs ?? '?'} ms for the slow-worker cells) + ${g.durationMs} ms per cell.`);
   if (s) lines.push(`- Scaling: gateway pinned to CPU 0, workers and load generator to CPU 1 (taskset)${runs.scaling?.raw?.pinned === false ? ' — NOT pinned in this run' : ''}; ${s.warmupMs} ms warm-up + ${s.durationMs} ms per cell, ${s.delayMs} ms simulated workers, c=${s.concurrency}.`);
-  if (o) lines.push(`- Overload: ${o.unloadedMs} ms unloaded, then ${o.factor}x capacity for ${o.overloadMs} ms (open-loop-like: autocannon overallRate over 256 connections), then ${o.recoveryMs} ms of unloaded load to time the recovery.`);
+  if (o) lines.push(`- Overload: ${o.unloadedMs} ms unloaded, then ${o.factor}x capacity for ${o.overloadMs} ms (open loop: evenly spaced arrivals whatever the answers do, latency from when each request was due), then ${o.recoveryMs} ms of unloaded load to time the recovery.`);
   lines.push('- Each section below holds the benchmark\'s own text report, with its exact method and every knob it ran with; docs/performance.md explains the figures.');
   return lines;
 }

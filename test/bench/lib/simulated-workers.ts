@@ -2,7 +2,14 @@
  * Simulated workers (`infergate worker --simulate-delay-ms`, worker/simulated/) for the scaling and
  * overload scenarios: a known service time and number of execution slots, no model, cheap on CPU.
  */
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { startProcess, waitFor, type RunningProcess } from '../../helpers/processes.ts';
+import type { SimulatedFleetOptions } from './simulated-fleet-server.ts';
+import { stopChild } from './stop-child.ts';
+
+const FLEET_SERVER = fileURLToPath(new URL('./simulated-fleet-server.ts', import.meta.url));
 
 export interface SimulatedWorkerOptions {
   delayMs: number;
@@ -44,4 +51,21 @@ export async function startSimulatedWorkers(count: number, options: SimulatedWor
     pid: p.child.pid!,
     stop: async () => void (await p.stop()),
   }));
+}
+
+/**
+ * `count` simulated workers served by one child process, each on its own port with its own slots
+ * and queue (see simulated-fleet-server.ts for why one process). Every returned worker carries the
+ * same pid; `stop` of any of them stops them all.
+ */
+export async function startSimulatedFleet(count: number, options: SimulatedWorkerOptions): Promise<SimulatedWorker[]> {
+  const fleet: SimulatedFleetOptions = { count, delayMs: options.delayMs, concurrency: options.concurrency, model: options.model ?? SIMULATED_MODEL };
+  const child = fork(FLEET_SERVER, [JSON.stringify(fleet)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const [message] = (await once(child, 'message')) as [{ ports: number[] }];
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('simulated fleet has no pid');
+  const urls = message.ports.map((port) => `http://127.0.0.1:${port}`);
+  await Promise.all(urls.map((url) => waitFor(async () => (await fetch(`${url}/v2/health/ready`)).status === 200, 30_000)));
+  const stop = (): Promise<void> => stopChild(child);
+  return urls.map((url) => ({ url, pid, stop }));
 }

@@ -83,6 +83,51 @@ test('a slot goes to the oldest waiter among the keys the worker serves, steppin
   queue.close();
 });
 
+test('adaptive LIFO: a queue that has not emptied for lifoAfterMs hands slots to the newest waiter, and oldest-first returns once it empties', async () => {
+  let now = 1000;
+  const queue = new WaitQueue<string>({ maxQueued: 100, lifoAfterMs: 100, now: () => now });
+  const waiters = Array.from({ length: 4 }, () => enqueue(queue, 'm'));
+  now += 99;
+  assert.equal(queue.lifo, false, 'a queue younger than lifoAfterMs is a burst: oldest first');
+  queue.wakeOne(['m'], 'w1');
+  await tick();
+  assert.equal(waiters[0]!.outcome?.kind, 'woken');
+  now += 1;
+  assert.equal(queue.lifo, true);
+  const newcomer = enqueue(queue, 'm');
+  queue.wakeOne(['m'], 'w2');
+  await tick();
+  assert.equal(newcomer.outcome?.kind, 'woken', 'a standing queue serves the newest first');
+  const refuses = enqueue(queue, 'm', { accepts: (slot) => slot !== 'w3' });
+  queue.wakeOne(['m'], 'w3');
+  await tick();
+  assert.equal(refuses.outcome, undefined, 'the newest waiter that refuses the worker is stepped over');
+  assert.equal(waiters[3]!.outcome?.kind, 'woken', 'the next newest takes it');
+  for (const w of [refuses, waiters[1]!, waiters[2]!]) w.client.leave();
+  await tick();
+  assert.equal(queue.size, 0);
+  const first = enqueue(queue, 'm');
+  const second = enqueue(queue, 'm');
+  assert.equal(queue.lifo, false, 'the queue emptied: its age starts again');
+  queue.wakeOne(['m'], 'w4');
+  await tick();
+  assert.equal(first.outcome?.kind, 'woken', 'oldest first again');
+  second.client.leave();
+});
+
+test('lifoAfterMs 0 keeps oldest first however long the queue stands', async () => {
+  let now = 0;
+  const queue = new WaitQueue<string>({ maxQueued: 100, lifoAfterMs: 0, now: () => now });
+  const older = enqueue(queue, 'm');
+  const newer = enqueue(queue, 'm');
+  now += 60_000;
+  assert.equal(queue.lifo, false);
+  queue.wakeOne(['m'], 'w1');
+  await tick();
+  assert.equal(older.outcome?.kind, 'woken');
+  newer.client.leave();
+});
+
 test('a waiter handed a slot it could not use keeps its place when it waits again', async () => {
   const queue = new WaitQueue<string>({ maxQueued: 100 });
   const first = enqueue(queue, 'm');
