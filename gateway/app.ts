@@ -37,6 +37,7 @@ import { RetryBudget } from './pipeline/retry-budget.ts';
 import { createSelector } from './pipeline/select-upstream.ts';
 import { applyCors, applySecurityHeaders } from './routes/browser-headers.ts';
 import { callerAuth } from './routes/caller-auth.ts';
+import { methodNotAllowed } from './routes/method-not-allowed.ts';
 import { publicRoutes } from './routes/public-routes.ts';
 import { Pool } from './upstreams/pool.ts';
 import { openApiDocument } from './web/openapi.ts';
@@ -172,6 +173,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
   }));
   publicApp.use(web('public'));
   publicApp.use(inferenceMethodNotAllowed);
+  publicApp.use(methodNotAllowed(publicApp));
   publicApp.use(notFound);
   publicApp.use(errorResponder(logger));
 
@@ -194,6 +196,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     },
     keyStore: config.auth.apiKeys.enabled ? deps.keyStore : undefined,
   }));
+  adminApp.use(methodNotAllowed(adminApp));
   adminApp.use(notFound);
   adminApp.use(errorResponder(logger));
 

@@ -40,3 +40,46 @@ test('wrong methods on inference paths: the gateway answers 405, no worker is as
   assert.equal(infer.status, 200);
   await infer.body?.cancel();
 });
+
+test('wrong methods on the gateway\'s own routes: 405 with the Allow the route has; unknown paths stay 404', async (t) => {
+  const upstream = await startFaultUpstream(t);
+  const gateway = await startGateway(t, [upstream.url]);
+  const wrong: Array<[method: string, path: string, allow: string]> = [
+    ['POST', '/v2/health/live', 'GET, HEAD'],
+    ['DELETE', '/v2/health/ready', 'GET, HEAD'],
+    ['PUT', '/v2', 'GET, HEAD'],
+    ['DELETE', '/v2/models/echo', 'GET, HEAD'],
+    ['POST', '/v2/models/echo/versions/1/ready', 'GET, HEAD'],
+    ['GET', '/v2/repository/index', 'POST'],
+    ['GET', '/v2/repository/models/echo/unload', 'POST'],
+    ['POST', '/metrics', 'GET, HEAD'],
+    ['PUT', '/openapi.json', 'GET, HEAD'],
+    ['POST', '/ui/index.html', 'GET, HEAD'],
+  ];
+  for (const [method, path, allow] of wrong) {
+    const res = await fetch(gateway.url + path, { method, ...(method === 'GET' ? {} : { headers: { 'content-type': 'application/json' }, body: '{}' }) });
+    const where = `${method} ${path}`;
+    assert.equal(res.status, 405, where);
+    assert.equal(res.headers.get('allow'), allow, where);
+    const body = (await res.json()) as { code: string; request_id: string };
+    assert.equal(body.code, 'ERR_METHOD_NOT_ALLOWED', where);
+    assert.equal(body.request_id, res.headers.get('x-request-id'), where);
+  }
+
+  const unknown = await fetch(`${gateway.url}/v2/nothing-here`, { method: 'POST' });
+  assert.equal(unknown.status, 404);
+  assert.equal(((await unknown.json()) as { code: string }).code, 'ERR_NOT_FOUND');
+
+  // Admin routes: the token is checked first, then the method.
+  const anonymous = await fetch(`${gateway.adminUrl}/admin/strategy`, { method: 'DELETE' });
+  assert.equal(anonymous.status, 401);
+  await anonymous.body?.cancel();
+  const admin = await gateway.admin('/admin/strategy', { method: 'DELETE' });
+  assert.equal(admin.status, 405);
+  assert.equal(admin.headers.get('allow'), 'GET, HEAD, PUT');
+  assert.equal(((await admin.json()) as { code: string }).code, 'ERR_METHOD_NOT_ALLOWED');
+  const workers = await gateway.admin('/admin/workers', { method: 'PATCH' });
+  assert.equal(workers.status, 405);
+  assert.equal(workers.headers.get('allow'), 'GET, HEAD, POST');
+  await workers.body?.cancel();
+});
