@@ -56,8 +56,11 @@ export function createSelector(deps: SelectDeps): Selector {
       // The request's own deadline ended the wait, not limits.queueWaitMs: a timeout, not a refusal.
       throw new InfergateError('GW_ERR_DEADLINE_EXCEEDED', 'the deadline passed while waiting for a worker slot');
     }
-    if (outcome !== 'client_gone') deps.onRefusal?.(ctx, outcome);
-    if (outcome === 'no_worker') throw noWorker(model);
+    // No slot came because no worker would take one (its breaker half-open with the trial under
+    // way, or open by now), not because every worker was busy: that is "no worker", not "overloaded".
+    const refusal = outcome === 'queue_timeout' && !pool.anyAdmitting(model, version, ctx.excluded()) ? 'no_worker' : outcome;
+    if (refusal !== 'client_gone') deps.onRefusal?.(ctx, refusal);
+    if (refusal === 'no_worker') throw noWorker(model);
     const why = outcome === 'queue_full' ? 'and the wait queue is full' : 'and none freed up in time';
     throw new InfergateError('GW_ERR_OVERLOADED', `every worker serving '${model}' is at capacity ${why}`, { 'Retry-After': '1' });
   }

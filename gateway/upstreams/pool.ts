@@ -159,6 +159,17 @@ export class Pool {
   }
 
   /**
+   * Whether some worker that serves the model, up and not excluded, has a breaker that admits
+   * requests now (busy or not): after a wait that got no slot, tells "all busy" from "none would take it".
+   */
+  anyAdmitting(model: string, version: string | undefined, exclude: ReadonlySet<string> | undefined): boolean {
+    for (const u of this.#byUrl.values()) {
+      if (u.ready && !u.draining && exclude?.has(u.id) !== true && u.serves(model, version) && u.breaker.admits) return true;
+    }
+    return false;
+  }
+
+  /**
    * Waits in the bounded FIFO for a slot on a worker that can serve the request (every candidate
    * was at its in-flight cap). A slot freed by a release, a closing breaker or a worker admitted is
    * handed to exactly one waiter, reserved for it until it resumes, so a newcomer cannot take it.

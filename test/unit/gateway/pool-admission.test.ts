@@ -18,9 +18,9 @@ class Client implements ClientPresence {
   }
 }
 
-async function poolWithOneWorker(t: TestContext, limits: Record<string, number>) {
+async function poolWithOneWorker(t: TestContext, limits: Record<string, number>, breaker: Record<string, number> = {}) {
   const worker = await startFaultUpstream(t);
-  const config = parseGatewayConfig({ limits }, 'test');
+  const config = parseGatewayConfig({ limits, breaker }, 'test');
   const pool = new Pool(config, { logger: silentLogger(), now: () => performance.now() });
   t.after(() => pool.close());
   const upstream = pool.add(worker.url, { source: 'static' });
@@ -77,4 +77,27 @@ test('the queue bound refuses at once; a waiter whose client left passes its slo
   assert.equal(second.outcome, upstream);
   assert.equal(upstream.reserved, 0);
   assert.equal(upstream.inFlight, 0);
+});
+
+test('anyAdmitting tells "every worker busy" from "no worker would take a request": a breaker half-open with its trial under way, or open', async (t) => {
+  const { pool, upstream } = await poolWithOneWorker(t, { maxInFlightPerWorker: 1 }, { volumeThreshold: 1, resetTimeoutMs: 50 });
+  const held = upstream.lease();
+  assert.deepEqual(pool.candidates('echo', undefined), [], 'at its cap');
+  assert.equal(pool.anyAdmitting('echo', undefined, undefined), true, 'busy, but its breaker admits: waiting is worth it');
+  held.release();
+  await upstream.breaker.fire(() => Promise.reject(new Error('refused'))).catch(() => undefined);
+  assert.equal(upstream.breaker.state, 'open');
+  assert.equal(pool.anyAdmitting('echo', undefined, undefined), false, 'open');
+  await new Promise((r) => setTimeout(r, 80));
+  assert.equal(upstream.breaker.state, 'half-open');
+  assert.equal(pool.anyAdmitting('echo', undefined, undefined), true, 'half-open, the trial not yet taken');
+  let endTrial!: () => void;
+  const trial = upstream.breaker.fire(() => new Promise<void>((r) => (endTrial = r)));
+  assert.equal(pool.anyAdmitting('echo', undefined, undefined), false, 'half-open with the trial under way');
+  assert.equal(pool.anyAdmitting('echo', undefined, new Set([upstream.id])), false, 'an excluded worker never admits');
+  endTrial();
+  await trial;
+  assert.equal(upstream.breaker.state, 'closed');
+  assert.equal(pool.anyAdmitting('echo', undefined, undefined), true);
+  assert.equal(pool.anyAdmitting('other-model', undefined, undefined), false, 'no worker serves it');
 });
