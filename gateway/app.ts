@@ -142,7 +142,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     logger,
     now,
     authenticate: [authenticate, authorize],
-    throttle: config.throttle.enabled ? throttleStage(config.throttle, { limiter: deps.limiter!, logger, bodyLimitBytes: config.limits.bodyBytes }) : undefined,
+    throttle: config.throttle.enabled ? throttleStage(config.throttle, { limiter: deps.limiter!, logger, bodyLimitBytes: config.limits.bodyBytes, namespace: config.redis.namespace }) : undefined,
     forward: (ctx) => forwarder.forward(ctx),
     onDone: (ctx, status) => {
       const worker = ctx.upstream?.id ?? 'none';

@@ -153,7 +153,7 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
       logger.warn({ strategy, err: (err as Error).message }, 'ignored a broadcast strategy this gateway does not know');
     }
   };
-  if (redis !== undefined) broadcast = await startStrategyBroadcast(redis, applyStrategyFrom('another replica'), logger);
+  if (redis !== undefined) broadcast = await startStrategyBroadcast(redis, config.redis.namespace, applyStrategyFrom('another replica'), logger);
   const stopFollowingSiblings = inProcessGroup() ? onSiblingStrategy(applyStrategyFrom('a sibling process')) : () => undefined;
 
   const serverOptions = {

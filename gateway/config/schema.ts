@@ -222,9 +222,14 @@ export const GatewayConfigSchema = z.strictObject({
     cluster: RedisClusterSchema.optional(),
     /** Longest a rate-limit decision waits for Redis before `throttle.onStoreFailure` applies. */
     decisionDeadlineMs: z.number().int().min(1).max(1000).default(50),
+    /**
+     * Starts the rate-limit bucket keys (`{<ns>:rl:…}`) and the strategy channel (`<ns>:config:strategy`):
+     * environments sharing one Redis give each their own, so their limits and strategy changes stay apart.
+     */
+    namespace: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, '1-64 letters, digits, _ . : -').default('infergate'),
   }).refine((r) => [r.url, r.sentinel, r.cluster].filter((v) => v !== undefined).length <= 1, {
     message: 'give one of redis.url, redis.sentinel or redis.cluster',
-  }).default({ decisionDeadlineMs: 50 }),
+  }).default({ decisionDeadlineMs: 50, namespace: 'infergate' }),
   auth: z.strictObject({
     anonymous: z.strictObject({
       /** Serve requests that carry no credential, as the principal `anonymous`. */

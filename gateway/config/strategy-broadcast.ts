@@ -8,15 +8,22 @@ import type { Logger } from '../../shared/logger.ts';
 import { connectRedis } from '../../shared/redis/connect.ts';
 import type { RedisTarget } from '../../shared/redis/topology.ts';
 
-export const STRATEGY_CHANNEL = 'infergate:config:strategy';
+/** The channel of a `redis.namespace` (`infergate:config:strategy` by default). */
+export function strategyChannel(namespace: string): string {
+  return `${namespace}:config:strategy`;
+}
 
 export interface StrategyBroadcast {
   publish(strategy: string): Promise<void>;
   close(): Promise<void>;
 }
 
-/** Subscribes to the channel on `redis` (any topology: Cluster pub/sub reaches every node) and calls `apply` for each change. */
-export async function startStrategyBroadcast(redis: RedisTarget, apply: (strategy: string) => void, logger: Logger): Promise<StrategyBroadcast> {
+/**
+ * Subscribes to the namespace's channel on `redis` (any topology: Cluster pub/sub reaches every
+ * node) and calls `apply` for each change.
+ */
+export async function startStrategyBroadcast(redis: RedisTarget, namespace: string, apply: (strategy: string) => void, logger: Logger): Promise<StrategyBroadcast> {
+  const channel = strategyChannel(namespace);
   const options = { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: (times: number) => Math.min(times * 100, 1000), lazyConnect: true };
   const publisher = connectRedis(redis, { ...options, connectionName: 'infergate:strategy-publisher' });
   const subscriber = connectRedis(redis, { ...options, enableOfflineQueue: true, connectionName: 'infergate:strategy-subscriber' }); // resubscribes itself after a reconnect
@@ -30,10 +37,10 @@ export async function startStrategyBroadcast(redis: RedisTarget, apply: (strateg
     }
   });
   await Promise.allSettled([publisher.connect(), subscriber.connect()]);
-  await subscriber.subscribe(STRATEGY_CHANNEL).catch((err: Error) => logger.warn({ err: err.message }, 'strategy broadcast: not subscribed yet; will retry on reconnect'));
+  await subscriber.subscribe(channel).catch((err: Error) => logger.warn({ err: err.message }, 'strategy broadcast: not subscribed yet; will retry on reconnect'));
   return {
     async publish(strategy) {
-      await publisher.publish(STRATEGY_CHANNEL, JSON.stringify({ strategy }));
+      await publisher.publish(channel, JSON.stringify({ strategy }));
     },
     async close() {
       publisher.disconnect();

@@ -12,7 +12,7 @@ import type { Principal, RatePlan } from '../auth/principal.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import { requestCost } from '../throttle/cost.ts';
 import { rateLimitHeaders, setRateLimitHeaders } from '../throttle/headers.ts';
-import { bucketKey, neverAdmissible, StoreUnavailableError, type Decision, type RateLimiter } from '../throttle/limiter.ts';
+import { bucketKey, bucketPrefix, neverAdmissible, StoreUnavailableError, type Decision, type RateLimiter } from '../throttle/limiter.ts';
 import type { RequestContext } from './context.ts';
 import type { Stage } from './pipeline.ts';
 
@@ -33,7 +33,8 @@ function costingBody(mode: 'request' | 'batch', body: Buffer, encoding: string |
 
 const EMPTY = Buffer.alloc(0);
 
-export function throttleStage(options: GatewayConfig['throttle'], deps: { limiter: RateLimiter; logger: Logger; bodyLimitBytes: number }): Stage {
+export function throttleStage(options: GatewayConfig['throttle'], deps: { limiter: RateLimiter; logger: Logger; bodyLimitBytes: number; namespace?: string }): Stage {
+  const prefix = bucketPrefix(deps.namespace ?? 'infergate');
   const bodyLimit = deps.bodyLimitBytes;
   if (options.defaultPlan !== undefined && options.plans[options.defaultPlan] === undefined) {
     throw new Error(`throttle.defaultPlan '${options.defaultPlan}' is not one of throttle.plans (${Object.keys(options.plans).join(', ') || 'none'})`);
@@ -71,7 +72,7 @@ export function throttleStage(options: GatewayConfig['throttle'], deps: { limite
     const plan = planOf(principal);
     if (plan === undefined) return undefined;
     const cost = requestCost(options.cost, ctx.route.protocol, costingBody(options.cost, ctx.body, ctx.req.headers['content-encoding'], bodyLimit), ctx.req.headers);
-    const key = bucketKey(principal.subject, options.perModel ? ctx.route.model : undefined);
+    const key = bucketKey(principal.subject, options.perModel ? ctx.route.model : undefined, prefix);
     if (limiter.takeSync !== undefined) return apply(ctx, limiter.takeSync(key, cost, plan), cost, plan);
     return limiter.take(key, cost, plan).then((decision) => apply(ctx, decision, cost, plan), storeDown);
   };

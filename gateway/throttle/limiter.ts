@@ -52,8 +52,13 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-/** The namespace of every bucket key. */
-export const BUCKET_PREFIX = 'infergate:rl:';
+/** The namespace of every bucket key, for the default `redis.namespace`. */
+export const BUCKET_PREFIX = bucketPrefix('infergate');
+
+/** The bucket key prefix of a `redis.namespace`. */
+export function bucketPrefix(namespace: string): string {
+  return `${namespace}:rl:`;
+}
 
 /**
  * The key of one bucket: `{infergate:rl:<subject>}` per principal, `{infergate:rl:<subject>}:<model>`
