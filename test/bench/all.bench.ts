@@ -42,10 +42,10 @@ const SCENARIOS: Scenario[] = [
     key: 'gateway',
     title: 'Gateway benchmark',
     script: 'gateway.bench.ts',
-    minutes: 5,
+    minutes: 6,
     quick: { ...QUICK_WINDOWS, BENCH_CONCURRENCY: '1,64', BENCH_STRATEGIES: 'round-robin,p2c,peak-ewma', BENCH_AUTH_CONCURRENCY: '64' },
   },
-  { key: 'scaling', title: 'Scaling: one gateway process on one core', script: 'scaling.bench.ts', minutes: 1.5, quick: { ...QUICK_WINDOWS, BENCH_SCALING_WORKERS: '1,2,4' } },
+  { key: 'scaling', title: 'Scaling: one gateway process on one core', script: 'scaling.bench.ts', minutes: 2, quick: { ...QUICK_WINDOWS, BENCH_SCALING_WORKERS: '1,2,4' } },
   { key: 'overload', title: 'Overload: 10x capacity', script: 'overload.bench.ts', minutes: 2, quick: { BENCH_OVERLOAD_MS: '5000', BENCH_UNLOADED_MS: '2000', BENCH_RECOVERY_MS: '4000' } },
 ];
 

@@ -24,7 +24,7 @@
  *
  * Environment knobs (all optional; the default run is the one that counts):
  *   BENCH_WARMUP_MS / BENCH_DURATION_MS  unmeasured warm-up and measured window per cell (750 / 2500)
- *   BENCH_PREWARM_MS        unmeasured load on each freshly started proxy before its first cell (1500)
+ *   BENCH_PREWARM_MS        unmeasured load on each freshly started proxy before its first cell (5000)
  *   BENCH_CONCURRENCY       proxy-overhead concurrencies (1,16,64)
  *   BENCH_HETERO_CONCURRENCY  heterogeneous scenario's concurrency (24)
  *   BENCH_HETERO_MS         fast,slow service times in ms (2,10)
@@ -75,7 +75,7 @@ const [FAST_MS = 2, SLOW_MS = 10] = list(env.BENCH_HETERO_MS, '2,10').map(Number
 /** The heterogeneous cells get a longer warm-up: queues and latency estimates must settle first. */
 const HETERO_WARMUP_MS = Math.max(WARMUP_MS, 2000);
 /** Unmeasured load on a freshly started proxy before its first cell, so its JIT has settled. */
-const PREWARM_MS = Number(env.BENCH_PREWARM_MS ?? 1500);
+const PREWARM_MS = Number(env.BENCH_PREWARM_MS ?? 5000);
 const MODEL_CONCURRENCY = [1, 16];
 /** Variant label of the proxy-overhead rows measured with authentication off (--allow-anonymous). */
 const NO_AUTH = 'no auth';
