@@ -70,7 +70,7 @@ test('REDIS_URL and --redis replace whichever topology the file gives', async ()
     const file = join(dir, 'gateway.json');
     await writeFile(file, JSON.stringify({ redis: { cluster: { nodes: ['n1:7000'] }, decisionDeadlineMs: 80 } }));
     const fromEnv = await resolveGatewayConfig({ config: file }, { REDIS_URL: 'redis+sentinel://s1/m' });
-    assert.deepEqual(fromEnv.redis, { url: 'redis+sentinel://s1/m', decisionDeadlineMs: 80 });
+    assert.deepEqual(fromEnv.redis, { url: 'redis+sentinel://s1/m', decisionDeadlineMs: 80, namespace: 'infergate' });
     const fromFlag = await resolveGatewayConfig({ config: file, redis: 'redis://r:6379' }, { REDIS_URL: 'redis://ignored' });
     assert.equal(fromFlag.redis.url, 'redis://r:6379');
     assert.equal((await resolveGatewayConfig({ config: file, processes: '3' }, {})).processes, 3);

@@ -120,7 +120,7 @@ test('the web application\'s files', async (t) => {
     }
   });
 
-  await t.test('missing files, directories, dotfiles and other methods: a JSON 404, never a listing', async () => {
+  await t.test('missing files, directories and dotfiles: a JSON 404, never a listing; another method: 405', async () => {
     for (const path of ['/ui/nope.js', '/ui/assets', '/ui/assets/', '/ui/assets/deep', '/ui/.secret', '/ui/assets/deep/er/']) {
       for (const handler of Object.values(ports)) {
         const res = await request(handler).get(path);
@@ -132,7 +132,10 @@ test('the web application\'s files', async (t) => {
       }
     }
     assert.equal((await request(gateway.handlePublic).get('/ui/assets/deep/er/module.js')).status, 200, 'nested files are served');
-    assert.equal((await request(gateway.handlePublic).post('/ui/index.html')).status, 404);
+    const post = await request(gateway.handlePublic).post('/ui/index.html');
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.allow, 'GET, HEAD');
+    assert.equal(post.body.code, 'ERR_METHOD_NOT_ALLOWED');
   });
 
   await t.test('path traversal is impossible, however it is spelled', async () => {
