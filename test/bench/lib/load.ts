@@ -57,6 +57,17 @@ interface Window {
   errors: number;
 }
 
+/** Counts an answer that came while the window is open: a 2xx as completed (with its latency), anything else as an error. */
+function countAnswer(window: Window, status: number, latencyMs: number): void {
+  if (!window.recording) return;
+  if (status >= 200 && status < 300) {
+    window.completed++;
+    window.latency.recordMs(latencyMs);
+  } else {
+    window.errors++;
+  }
+}
+
 /** Drives the warm-up / window / teardown sequence; `load` is already running. */
 /** `serverCpu` undefined: the server is this process (in-process load), so its CPU is the client's. */
 async function measure(options: WindowOptions, window: Window, serverCpu: CpuClock | undefined): Promise<CellResult> {
@@ -122,13 +133,7 @@ export async function httpLoad(options: HttpLoadOptions): Promise<CellResult> {
   const onResponse = options.onResponse;
   instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTimeMs: number) => {
     onResponse?.(statusCode, responseTimeMs, performance.now());
-    if (!window.recording) return;
-    if (statusCode >= 200 && statusCode < 300) {
-      window.completed++;
-      window.latency.recordMs(responseTimeMs);
-    } else {
-      window.errors++;
-    }
+    countAnswer(window, statusCode, responseTimeMs);
   });
   instance.on('reqError', () => {
     onResponse?.(0, Number.NaN, performance.now());
@@ -211,13 +216,7 @@ export async function openLoopLoad(options: OpenLoopLoadOptions): Promise<CellRe
     const at = performance.now();
     const latencyMs = at - dueAt;
     onResponse?.(status, status === 0 ? Number.NaN : latencyMs, at);
-    if (!window.recording) return;
-    if (status >= 200 && status < 300) {
-      window.completed++;
-      window.latency.recordMs(latencyMs);
-    } else {
-      window.errors++;
-    }
+    countAnswer(window, status, latencyMs);
   };
   const send = (dueAt: number): void => {
     const req = request({ agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method: options.method ?? 'GET', headers }, (res) => {

@@ -3,8 +3,22 @@
 // body, and no worker sees the request. The route's own method still goes through.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGateway } from '../../helpers/processes.ts';
+import { startGateway, type RunningGateway } from '../../helpers/processes.ts';
 import { startFaultUpstream } from '../../helpers/fault-upstream.ts';
+
+/** Each (method, path) is answered 405 with that Allow and the JSON error body of DESIGN.md. */
+async function expect405(gateway: RunningGateway, wrong: ReadonlyArray<[method: string, path: string, allow: string]>): Promise<void> {
+  for (const [method, path, allow] of wrong) {
+    const res = await fetch(gateway.url + path, { method, ...(method === 'GET' ? {} : { headers: { 'content-type': 'application/json' }, body: '{}' }) });
+    const where = `${method} ${path}`;
+    assert.equal(res.status, 405, where);
+    assert.equal(res.headers.get('allow'), allow, where);
+    const body = (await res.json()) as { error: string; code: string; request_id: string };
+    assert.equal(body.code, 'ERR_METHOD_NOT_ALLOWED', where);
+    assert.equal(typeof body.error, 'string', where);
+    assert.equal(body.request_id, res.headers.get('x-request-id'), where);
+  }
+}
 
 test('wrong methods on inference paths: the gateway answers 405, no worker is asked', async (t) => {
   const upstream = await startFaultUpstream(t);
@@ -17,17 +31,8 @@ test('wrong methods on inference paths: the gateway answers 405, no worker is as
     ['DELETE', '/v1/models/echo/metadata', 'GET'],
     ['GET', '/v2/models/echo/infer', 'POST'],
   ];
-  for (const [method, path, allow] of wrong) {
-    const res = await fetch(gateway.url + path, { method, ...(method === 'GET' ? {} : { headers: { 'content-type': 'application/json' }, body: '{}' }) });
-    const where = `${method} ${path}`;
-    assert.equal(res.status, 405, where);
-    assert.equal(res.headers.get('allow'), allow, where);
-    const body = (await res.json()) as { error: string; code: string; request_id: string };
-    assert.equal(body.code, 'ERR_METHOD_NOT_ALLOWED', where);
-    assert.equal(typeof body.error, 'string');
-    assert.equal(body.request_id, res.headers.get('x-request-id'), where);
-    assert.equal(upstream.requestsTo(path), 0, `${where} reached a worker`);
-  }
+  await expect405(gateway, wrong);
+  for (const [, path] of wrong) assert.equal(upstream.requestsTo(path), 0, `${path} reached a worker`);
 
   // The methods the routes do have are forwarded (the fault upstream speaks V2 only: it answers
   // TF paths 404 itself, which is enough to show they reached it).
@@ -56,15 +61,7 @@ test('wrong methods on the gateway\'s own routes: 405 with the Allow the route h
     ['PUT', '/openapi.json', 'GET, HEAD'],
     ['POST', '/ui/index.html', 'GET, HEAD'],
   ];
-  for (const [method, path, allow] of wrong) {
-    const res = await fetch(gateway.url + path, { method, ...(method === 'GET' ? {} : { headers: { 'content-type': 'application/json' }, body: '{}' }) });
-    const where = `${method} ${path}`;
-    assert.equal(res.status, 405, where);
-    assert.equal(res.headers.get('allow'), allow, where);
-    const body = (await res.json()) as { code: string; request_id: string };
-    assert.equal(body.code, 'ERR_METHOD_NOT_ALLOWED', where);
-    assert.equal(body.request_id, res.headers.get('x-request-id'), where);
-  }
+  await expect405(gateway, wrong);
 
   const unknown = await fetch(`${gateway.url}/v2/nothing-here`, { method: 'POST' });
   assert.equal(unknown.status, 404);
