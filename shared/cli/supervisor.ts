@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { SERVER_NODE_FLAGS } from './node-flags.ts';
 
 const CLI = fileURLToPath(new URL('./bin.js', import.meta.url));
 
@@ -73,7 +74,7 @@ export class WorkerSupervisor {
 
   #spawn(slot: Slot): Promise<void> {
     const { modelsDir, host } = this.#options;
-    const child = spawn(process.execPath, [CLI, 'worker', '--models', modelsDir, '--host', host, '--port', String(slot.port), '--worker-id', slot.id], {
+    const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, CLI, 'worker', '--models', modelsDir, '--host', host, '--port', String(slot.port), '--worker-id', slot.id], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     slot.child = child;

@@ -22,6 +22,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { CLI, REPO_ROOT, waitFor } from '../../helpers/processes.ts';
 import { freePort } from './ports.ts';
+import { SERVER_NODE_FLAGS } from '../../../shared/cli/node-flags.ts';
 
 export interface GatewayProcess {
   url: string;
@@ -93,6 +94,7 @@ export async function startGatewayProcess(options: GatewayStartOptions, attempt 
   const fd = openSync(logFile, 'a');
   const spawnedAt = performance.now();
   const command = [
+    ...SERVER_NODE_FLAGS,
     ...(options.nodeArgs ?? []),
     CLI,
     'gateway',

@@ -17,6 +17,7 @@ import { GATEWAY_USAGE, resolveGatewayConfig } from '../../../gateway/main.ts';
 import { WorkerConfigSchema } from '../../../worker/config.ts';
 import { WORKER_USAGE } from '../../../worker/main.ts';
 import { REPO_ROOT } from '../../helpers/processes.ts';
+import { SERVER_NODE_FLAGS } from '../../../shared/cli/node-flags.ts';
 
 // YAML documents are untyped trees; `any` keeps the walking code readable, the checks do the typing.
 type Doc = any;
@@ -553,8 +554,8 @@ test('Dockerfile: entrypoint, CMD, EXPOSE and HEALTHCHECK agree with the code an
   assert.ok(deps.some((i) => i.op === 'COPY' && /package-lock\.json/.test(i.args)), 'npm ci needs package-lock.json');
 
   const entrypoint = JSON.parse(runtimeOp('ENTRYPOINT').at(-1)!.args) as string[];
-  assert.deepEqual(entrypoint, ['node', 'shared/cli/bin.js']);
-  assert.ok(existsSync(join(REPO_ROOT, entrypoint[1]!)) && copiedTo('shared') === posix.join(runtimeWorkdir!, 'shared'), 'the entrypoint script is copied');
+  assert.deepEqual(entrypoint, ['node', ...SERVER_NODE_FLAGS, 'shared/cli/bin.js'], 'node with the server flags of shared/cli/node-flags.ts, then the CLI');
+  assert.ok(existsSync(join(REPO_ROOT, entrypoint.at(-1)!)) && copiedTo('shared') === posix.join(runtimeWorkdir!, 'shared'), 'the entrypoint script is copied');
   for (const dir of ['gateway', 'worker', 'models', 'package.json']) assert.ok(copiedTo(dir) !== undefined, `the image lacks ${dir}`);
   for (const i of runtimeOp('COPY').filter((x) => !x.args.includes('--from='))) {
     for (const source of i.args.split(/\s+/).filter((p) => !p.startsWith('--')).slice(0, -1)) assert.ok(existsSync(join(REPO_ROOT, source)), `COPY ${source}: not in the repository`);
