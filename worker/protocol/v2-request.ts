@@ -6,6 +6,7 @@ import { InfergateError } from '../../shared/errors.ts';
 import type { Tensor } from '../../shared/protocol/datatypes.ts';
 import type { ServedVersion } from '../repository/model-repository.ts';
 import { decodeBinaryTensor } from './codec/binary-tensor.ts';
+import type { StoragePool } from './codec/storage-pool.ts';
 import { decodeJsonValues, flattenData } from './codec/json-tensor.ts';
 import { mayHoldUnsafeIntegers, parseJsonPrecise } from './codec/precise-json.ts';
 import { checkDeclaredInput, checkInputSet, checkStringElements, MAX_RANK, type DeclaredInput } from './validate.ts';
@@ -21,11 +22,18 @@ export interface DecodedRequest {
   id: string | undefined;
   inputs: Tensor[];
   outputs: RequestedOutput[];
+  /** Buffers taken from `DecodeLimits.storage` for the inputs, to release when the request is over. */
+  storage: ArrayBuffer[];
 }
 
 export interface DecodeLimits {
   maxElements: number;
   maxJsonDepth: number;
+  /**
+   * Where binary inputs are decoded into (default: new storage). With a StoragePool the caller
+   * releases `DecodedRequest.storage` once the request is over.
+   */
+  storage?: StoragePool | undefined;
 }
 
 type Json = Record<string, unknown>;
@@ -72,6 +80,15 @@ export function decodeInferRequest(body: Buffer, headerLength: string | undefine
   const declared: DeclaredInput[] = [];
   const tensors = new Map<string, Tensor>();
   let binaryOffset = 0;
+  const storage: ArrayBuffer[] = [];
+  const pool = limits.storage;
+  const allocate = pool === undefined
+    ? undefined
+    : (bytes: number): ArrayBuffer => {
+      const buffer = pool.acquire(bytes);
+      storage.push(buffer);
+      return buffer;
+    };
   for (const raw of inputs) {
     if (raw === null || typeof raw !== 'object') throw badRequest('every input must be an object');
     const input = raw as Json;
@@ -85,7 +102,7 @@ export function decodeInferRequest(body: Buffer, headerLength: string | undefine
       if (!Number.isSafeInteger(binarySize) || (binarySize as number) < 0 || binaryOffset + (binarySize as number) > binary.length) {
         throw new InfergateError('WK_ERR_BAD_TENSOR', `input '${d.name}': binary_data_size ${String(binarySize)} runs past the end of the body`);
       }
-      data = decodeBinaryTensor(d.name, d.datatype, d.count, binary.subarray(binaryOffset, binaryOffset + (binarySize as number)));
+      data = decodeBinaryTensor(d.name, d.datatype, d.count, binary.subarray(binaryOffset, binaryOffset + (binarySize as number)), allocate);
       binaryOffset += binarySize as number;
     } else {
       if (input.data === undefined) throw new InfergateError('WK_ERR_BAD_TENSOR', `input '${d.name}' has neither "data" nor binary_data_size`);
@@ -106,6 +123,7 @@ export function decodeInferRequest(body: Buffer, headerLength: string | undefine
     id,
     inputs: model.inputs.map((s) => tensors.get(s.name)!),
     outputs: decodeRequestedOutputs(outputs as unknown[] | undefined, (parameters as Json | undefined)?.binary_data_output === true, model),
+    storage,
   };
 }
 

@@ -11,7 +11,8 @@ import { sendJson, sendRaw } from '../../shared/http/respond.ts';
 import type { WorkerMetrics } from '../metrics.ts';
 import { HEADER_BINARY_LENGTH, HEADER_TIMEOUT_MS, parseTimeoutHeader } from '../../shared/protocol/headers.ts';
 import { runInference } from './inference.ts';
-import { decodeInferRequest, parseJsonBody } from './v2-request.ts';
+import { StoragePool } from './codec/storage-pool.ts';
+import { decodeInferRequest, parseJsonBody, type DecodedRequest } from './v2-request.ts';
 import { encodeInferResponse } from './v2-response.ts';
 
 export const SERVER_EXTENSIONS = ['binary_tensor_data', 'classification', 'model_repository', 'schedule_policy'];
@@ -44,9 +45,10 @@ export function modelMetadata(repository: ModelRepository, served: ServedVersion
 
 export function registerV2Routes(router: Router, deps: ProtocolDeps): void {
   const { repository } = deps;
+  const storage = new StoragePool();
   router
     // First: the router tries routes in order, and this one carries nearly all the traffic.
-    .add('POST', new RegExp(`^${MODEL}/infer$`), (ctx) => infer(ctx, deps), { deferHeaders: true })
+    .add('POST', new RegExp(`^${MODEL}/infer$`), (ctx) => infer(ctx, deps, storage), { deferHeaders: true })
     .add('GET', /^\/v2\/?$/, ({ res }) => sendJson(res, 200, { name: 'infergate', version: deps.version, extensions: SERVER_EXTENSIONS }))
     .add('GET', /^\/v2\/health\/live$/, ({ res }) => sendJson(res, deps.isLive() ? 200 : 503, { live: deps.isLive() }))
     .add('GET', /^\/v2\/health\/ready$/, ({ res }) => {
@@ -77,16 +79,18 @@ export function registerV2Routes(router: Router, deps: ProtocolDeps): void {
 
 const INFER_BODY_TYPES = ['application/json', 'application/octet-stream'];
 
-async function infer(ctx: RequestContext, deps: ProtocolDeps): Promise<void> {
+async function infer(ctx: RequestContext, deps: ProtocolDeps, storage: StoragePool): Promise<void> {
   const { req, res, params, signal } = ctx;
   const served = deps.repository.resolve(params[0]!, params[1] || undefined);
   deps.metrics.inflight.inc();
+  let request: DecodedRequest | undefined;
   try {
     const body = await readBody(req, { limitBytes: deps.limits.bodyLimitBytes, accept: INFER_BODY_TYPES });
     const headerLength = req.headers[HEADER_BINARY_LENGTH];
-    const request = decodeInferRequest(body, typeof headerLength === 'string' ? headerLength : undefined, served, {
+    request = decodeInferRequest(body, typeof headerLength === 'string' ? headerLength : undefined, served, {
       maxElements: deps.limits.maxTensorElements,
       maxJsonDepth: 40,
+      storage,
     });
     const outputs = await runInference({
       model: served,
@@ -112,5 +116,7 @@ async function infer(ctx: RequestContext, deps: ProtocolDeps): Promise<void> {
     throw err;
   } finally {
     deps.metrics.inflight.dec();
+    // Answered or failed: the scheduler and the session ring hold no view on the inputs any more.
+    if (request !== undefined) for (const buffer of request.storage) storage.release(buffer);
   }
 }
