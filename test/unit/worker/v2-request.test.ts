@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ServedVersion } from '../../../worker/repository/model-repository.ts';
 import type { TensorSpec } from '../../../worker/repository/session-protocol.ts';
+import { StoragePool } from '../../../worker/protocol/codec/storage-pool.ts';
 import { decodeInferRequest, type DecodedRequest } from '../../../worker/protocol/v2-request.ts';
 
 /** Only the fields decodeInferRequest reads; the rest of ServedVersion (scheduler, ...) is not touched. */
@@ -118,6 +119,18 @@ describe('binary tensor extension', () => {
   test('binary data follows the header in the order of the inputs', () => {
     const [body, length] = binaryBody({ inputs: [MASK_BIN, X_BIN] }, Uint8Array.from([1, 0, 0, 1]), fp32Bytes([1, 2, 3, 4]));
     assert.deepEqual(decodeInferRequest(body, length, MODEL, LIMITS).inputs, decode({ inputs: [X, MASK] }).inputs);
+  });
+
+  test('with a storage pool, binary inputs are decoded into its buffers and listed for release', () => {
+    const pool = new StoragePool();
+    const reused = pool.acquire(16);
+    pool.release(reused);
+    const [body, length] = binaryBody({ inputs: [X_BIN, MASK_BIN] }, fp32Bytes([1, 2, 3, 4]), Uint8Array.from([1, 0, 0, 1]));
+    const req = decodeInferRequest(body, length, MODEL, { ...LIMITS, storage: pool });
+    assert.deepEqual(req.inputs, decode({ inputs: [X, MASK] }).inputs);
+    assert.equal(req.inputs[0]!.data.buffer, reused, 'the released buffer of the right size is taken');
+    assert.deepEqual(req.storage, [reused, (req.inputs[1]!.data as Uint8Array).buffer]);
+    assert.deepEqual(decode({ inputs: [X, MASK] }).storage, [], 'JSON inputs take nothing from the pool');
   });
 
   test('bytes left over after the last tensor are refused', () => {
