@@ -12,7 +12,7 @@ import type { WorkerMetrics } from '../metrics.ts';
 import { HEADER_BINARY_LENGTH, HEADER_TIMEOUT_MS, parseTimeoutHeader } from '../../shared/protocol/headers.ts';
 import { runInference } from './inference.ts';
 import { StoragePool } from './codec/storage-pool.ts';
-import { decodeInferRequest, parseJsonBody, type DecodedRequest } from './v2-request.ts';
+import { decodeInferRequest, HeaderPlans, parseJsonBody, type DecodedRequest } from './v2-request.ts';
 import { encodeInferResponse } from './v2-response.ts';
 
 export const SERVER_EXTENSIONS = ['binary_tensor_data', 'classification', 'model_repository', 'schedule_policy'];
@@ -46,9 +46,10 @@ export function modelMetadata(repository: ModelRepository, served: ServedVersion
 export function registerV2Routes(router: Router, deps: ProtocolDeps): void {
   const { repository } = deps;
   const storage = new StoragePool();
+  const headerPlans = new HeaderPlans();
   router
     // First: the router tries routes in order, and this one carries nearly all the traffic.
-    .add('POST', new RegExp(`^${MODEL}/infer$`), (ctx) => infer(ctx, deps, storage), { deferHeaders: true })
+    .add('POST', new RegExp(`^${MODEL}/infer$`), (ctx) => infer(ctx, deps, storage, headerPlans), { deferHeaders: true })
     .add('GET', /^\/v2\/?$/, ({ res }) => sendJson(res, 200, { name: 'infergate', version: deps.version, extensions: SERVER_EXTENSIONS }))
     .add('GET', /^\/v2\/health\/live$/, ({ res }) => sendJson(res, deps.isLive() ? 200 : 503, { live: deps.isLive() }))
     .add('GET', /^\/v2\/health\/ready$/, ({ res }) => {
@@ -79,7 +80,7 @@ export function registerV2Routes(router: Router, deps: ProtocolDeps): void {
 
 const INFER_BODY_TYPES = ['application/json', 'application/octet-stream'];
 
-async function infer(ctx: RequestContext, deps: ProtocolDeps, storage: StoragePool): Promise<void> {
+async function infer(ctx: RequestContext, deps: ProtocolDeps, storage: StoragePool, headerPlans: HeaderPlans): Promise<void> {
   const { req, res, params, signal } = ctx;
   const served = deps.repository.resolve(params[0]!, params[1] || undefined);
   deps.metrics.inflight.inc();
@@ -91,6 +92,7 @@ async function infer(ctx: RequestContext, deps: ProtocolDeps, storage: StoragePo
       maxElements: deps.limits.maxTensorElements,
       maxJsonDepth: 40,
       storage,
+      headerPlans,
     });
     const outputs = await runInference({
       model: served,
