@@ -45,6 +45,12 @@ export interface Worker {
 }
 
 const VALID_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+const DISCONNECT = Symbol('infergate.disconnect');
+type Tagged = { [DISCONNECT]?: ClientDisconnect };
+
+function setHeaders(res: ServerResponse, headers: readonly string[]): void {
+  for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i]!, headers[i + 1]!);
+}
 
 export function buildWorker(config: WorkerConfig, deps: WorkerDeps): Worker {
   const { logger, now } = deps;
@@ -77,40 +83,44 @@ export function buildWorker(config: WorkerConfig, deps: WorkerDeps): Worker {
     sendRaw(res, 200, await metrics.registry.metrics(), metrics.registry.contentType);
   });
 
+  /** Shared by every response (a closure per request costs more): see handle(). */
+  function onResponseClose(this: ServerResponse & Tagged): void {
+    inFlight.end();
+    if (!this.writableFinished) this[DISCONNECT]!.abort();
+  }
+
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const incomingId = req.headers[HEADER_REQUEST_ID];
     const requestId = typeof incomingId === 'string' && VALID_REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
-    res.setHeader(HEADER_REQUEST_ID, requestId);
-    res.setHeader(HEADER_WORKER, workerId);
-    res.setHeader(HEADER_QUEUE_DEPTH, String(repository.queueDepth()));
+    const headers = [HEADER_REQUEST_ID, requestId, HEADER_WORKER, workerId, HEADER_QUEUE_DEPTH, String(repository.queueDepth())];
     // The listener is closed: keep-alive clients must not send another request on this connection.
-    if (closing) res.setHeader('connection', 'close');
+    if (closing) headers.push('connection', 'close');
     inFlight.begin();
     const disconnect = new ClientDisconnect();
-    res.once('close', () => {
-      inFlight.end();
-      if (!res.writableFinished) disconnect.abort();
-    });
+    (res as ServerResponse & Tagged)[DISCONNECT] = disconnect;
+    res.on('close', onResponseClose);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     let result: Promise<void> | void;
     try {
-      const { handler, params } = router.match(req.method ?? 'GET', path);
-      result = handler({ req, res, params, requestId, signal: disconnect });
+      const { handler, params, deferHeaders } = router.match(req.method ?? 'GET', path);
+      if (!deferHeaders) setHeaders(res, headers);
+      result = handler({ req, res, params, requestId, signal: disconnect, headers });
     } catch (err) {
-      fail(err, req, res, requestId);
+      fail(err, req, res, requestId, headers);
       return;
     }
-    if (result instanceof Promise) result.catch((err: unknown) => fail(err, req, res, requestId));
+    if (result instanceof Promise) result.catch((err: unknown) => fail(err, req, res, requestId, headers));
   }
 
-  function fail(err: unknown, req: IncomingMessage, res: ServerResponse, requestId: string): void {
+  function fail(err: unknown, req: IncomingMessage, res: ServerResponse, requestId: string, headers: string[]): void {
     const error = toInfergateError(err);
     const fields = { request_id: requestId, method: req.method, url: req.url, status: error.status, code: error.code };
     if (error.status >= 500) logger.error({ ...fields, err: err instanceof InfergateError ? undefined : err }, error.message);
     else logger.info(fields, error.message);
     if (res.headersSent || res.destroyed) return;
+    setHeaders(res, headers); // a route with deferHeaders has not set them
     // A body we did not read would be parsed as the next request on this connection: close it instead.
     if (!req.complete) res.setHeader('connection', 'close');
     sendError(res, error, requestId);

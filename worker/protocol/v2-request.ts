@@ -6,6 +6,7 @@ import { InfergateError } from '../../shared/errors.ts';
 import type { Tensor } from '../../shared/protocol/datatypes.ts';
 import type { ServedVersion } from '../repository/model-repository.ts';
 import { decodeBinaryTensor } from './codec/binary-tensor.ts';
+import type { StoragePool } from './codec/storage-pool.ts';
 import { decodeJsonValues, flattenData } from './codec/json-tensor.ts';
 import { mayHoldUnsafeIntegers, parseJsonPrecise } from './codec/precise-json.ts';
 import { checkDeclaredInput, checkInputSet, checkStringElements, MAX_RANK, type DeclaredInput } from './validate.ts';
@@ -21,11 +22,61 @@ export interface DecodedRequest {
   id: string | undefined;
   inputs: Tensor[];
   outputs: RequestedOutput[];
+  /** Buffers taken from `DecodeLimits.storage` for the inputs, to release when the request is over. */
+  storage: ArrayBuffer[];
 }
 
 export interface DecodeLimits {
   maxElements: number;
   maxJsonDepth: number;
+  /**
+   * Where binary inputs are decoded into (default: new storage). With a StoragePool the caller
+   * releases `DecodedRequest.storage` once the request is over.
+   */
+  storage?: StoragePool | undefined;
+  /** Remembers what the last all-binary header of each model decided (see HeaderPlans). */
+  headerPlans?: HeaderPlans | undefined;
+}
+
+/**
+ * What a JSON header alone decides when every input is binary: each input's declaration (checked
+ * against the model) and byte count, and the requested outputs. The rest (byte counts against the
+ * body, BYTES elements, leftover bytes) depends on the body and is checked on every request.
+ */
+interface HeaderPlan {
+  id: string | undefined;
+  /** In header order, which is the order of the binary data. */
+  inputs: Array<{ declared: DeclaredInput; binarySize: number }>;
+  /** For each model input, its index in `inputs`. */
+  order: number[];
+  /** Shared by every request replaying the plan: read only. */
+  outputs: RequestedOutput[];
+}
+
+/**
+ * The last all-binary header each model version was sent, byte for byte, and what it decided.
+ * Binary clients send the same header with every request of a shape: the next such request skips
+ * JSON.parse and the declaration checks, and replays the plan (docs/performance-worker.md). One
+ * entry per model version; a different header takes the full path and replaces it.
+ *
+ * @example
+ *   const plans = new HeaderPlans();
+ *   decodeInferRequest(body, headerLength, model, { ...limits, headerPlans: plans });
+ */
+export class HeaderPlans {
+  readonly #entries = new WeakMap<ServedVersion, { header: Buffer; plan: HeaderPlan }>();
+
+  /** Headers longer than this are not remembered (they are rare and would cost a long compare). */
+  static readonly MAX_HEADER_BYTES = 4096;
+
+  lookup(model: ServedVersion, header: Buffer): HeaderPlan | undefined {
+    const entry = this.#entries.get(model);
+    return entry !== undefined && entry.header.equals(header) ? entry.plan : undefined;
+  }
+
+  remember(model: ServedVersion, header: Buffer, plan: HeaderPlan): void {
+    if (header.length <= HeaderPlans.MAX_HEADER_BYTES) this.#entries.set(model, { header: Buffer.from(header), plan });
+  }
 }
 
 type Json = Record<string, unknown>;
@@ -51,14 +102,69 @@ export function needsExactIntegers(model: ServedVersion): boolean {
 /** Splits a body into its JSON header and binary tail per Inference-Header-Content-Length. */
 export function splitBinaryBody(body: Buffer, headerLength: string | undefined): { json: string; binary: Buffer | undefined } {
   if (headerLength === undefined) return { json: body.toString('utf8'), binary: undefined };
+  const length = jsonHeaderLength(body, headerLength);
+  return { json: body.subarray(0, length).toString('utf8'), binary: body.subarray(length) };
+}
+
+function jsonHeaderLength(body: Buffer, headerLength: string): number {
   const length = Number(headerLength);
   if (!Number.isSafeInteger(length) || length < 0 || length > body.length) {
     throw badRequest(`Inference-Header-Content-Length ${JSON.stringify(headerLength)} does not fit a body of ${body.length} bytes`);
   }
-  return { json: body.subarray(0, length).toString('utf8'), binary: body.subarray(length) };
+  return length;
+}
+
+type Allocate = ((bytes: number) => ArrayBuffer) | undefined;
+
+/** One binary input's bytes at `offset`: checked against the body, decoded, BYTES elements checked. */
+function decodeBinaryInput(d: DeclaredInput, binarySize: number, binary: Buffer, offset: number, allocate: Allocate): Tensor['data'] {
+  if (offset + binarySize > binary.length) {
+    throw new InfergateError('WK_ERR_BAD_TENSOR', `input '${d.name}': binary_data_size ${String(binarySize)} runs past the end of the body`);
+  }
+  const data = decodeBinaryTensor(d.name, d.datatype, d.count, binary.subarray(offset, offset + binarySize), allocate);
+  if (d.datatype === 'BYTES') checkStringElements(d.name, data as Uint8Array[]);
+  return data;
+}
+
+function leftOver(binary: Buffer, used: number): InfergateError {
+  return badRequest(`${binary.length - used} bytes of binary data follow the tensors and belong to none`);
+}
+
+/** A request whose header is byte for byte the one `plan` came from: only the body-dependent checks run. */
+function replayPlan(plan: HeaderPlan, binary: Buffer, allocate: Allocate, storage: ArrayBuffer[]): DecodedRequest {
+  const data = new Array<Tensor['data']>(plan.inputs.length);
+  let offset = 0;
+  for (let i = 0; i < plan.inputs.length; i++) {
+    const { declared, binarySize } = plan.inputs[i]!;
+    data[i] = decodeBinaryInput(declared, binarySize, binary, offset, allocate);
+    offset += binarySize;
+  }
+  if (offset !== binary.length) throw leftOver(binary, offset);
+  const inputs = new Array<Tensor>(plan.order.length);
+  for (let i = 0; i < plan.order.length; i++) {
+    const k = plan.order[i]!;
+    const d = plan.inputs[k]!.declared;
+    inputs[i] = { name: d.name, datatype: d.datatype, shape: d.shape, data: data[k]! };
+  }
+  return { id: plan.id, inputs, outputs: plan.outputs, storage };
 }
 
 export function decodeInferRequest(body: Buffer, headerLength: string | undefined, model: ServedVersion, limits: DecodeLimits): DecodedRequest {
+  const storage: ArrayBuffer[] = [];
+  const pool = limits.storage;
+  const allocate: Allocate = pool === undefined
+    ? undefined
+    : (bytes: number): ArrayBuffer => {
+      const buffer = pool.acquire(bytes);
+      storage.push(buffer);
+      return buffer;
+    };
+  const plans = limits.headerPlans;
+  if (plans !== undefined && headerLength !== undefined) {
+    const length = jsonHeaderLength(body, headerLength);
+    const plan = plans.lookup(model, body.subarray(0, length));
+    if (plan !== undefined) return replayPlan(plan, body.subarray(length), allocate, storage);
+  }
   const { json, binary } = splitBinaryBody(body, headerLength);
   const request = parseJsonBody(json, limits.maxJsonDepth, needsExactIntegers(model));
   if (request === null || typeof request !== 'object' || Array.isArray(request)) throw badRequest('the request must be a JSON object');
@@ -72,6 +178,7 @@ export function decodeInferRequest(body: Buffer, headerLength: string | undefine
   const declared: DeclaredInput[] = [];
   const tensors = new Map<string, Tensor>();
   let binaryOffset = 0;
+  const binarySizes: number[] = [];
   for (const raw of inputs) {
     if (raw === null || typeof raw !== 'object') throw badRequest('every input must be an object');
     const input = raw as Json;
@@ -82,11 +189,12 @@ export function decodeInferRequest(body: Buffer, headerLength: string | undefine
     let data: Tensor['data'];
     if (binarySize !== undefined) {
       if (binary === undefined) throw badRequest(`input '${d.name}' declares binary_data_size but the request has no Inference-Header-Content-Length header`);
-      if (!Number.isSafeInteger(binarySize) || (binarySize as number) < 0 || binaryOffset + (binarySize as number) > binary.length) {
+      if (!Number.isSafeInteger(binarySize) || (binarySize as number) < 0) {
         throw new InfergateError('WK_ERR_BAD_TENSOR', `input '${d.name}': binary_data_size ${String(binarySize)} runs past the end of the body`);
       }
-      data = decodeBinaryTensor(d.name, d.datatype, d.count, binary.subarray(binaryOffset, binaryOffset + (binarySize as number)));
+      data = decodeBinaryInput(d, binarySize as number, binary, binaryOffset, allocate);
       binaryOffset += binarySize as number;
+      binarySizes.push(binarySize as number);
     } else {
       if (input.data === undefined) throw new InfergateError('WK_ERR_BAD_TENSOR', `input '${d.name}' has neither "data" nor binary_data_size`);
       const values = flattenData(d.name, input.data, MAX_RANK);
@@ -94,18 +202,27 @@ export function decodeInferRequest(body: Buffer, headerLength: string | undefine
         throw new InfergateError('WK_ERR_BAD_TENSOR', `input '${d.name}': shape [${d.shape.join(',')}] needs ${d.count} elements, got ${values.length}`);
       }
       data = decodeJsonValues(d.name, d.datatype, values);
+      if (d.datatype === 'BYTES') checkStringElements(d.name, data as Uint8Array[]);
     }
-    if (d.datatype === 'BYTES') checkStringElements(d.name, data as Uint8Array[]);
     tensors.set(d.name, { name: d.name, datatype: d.datatype, shape: d.shape, data });
   }
-  if (binary !== undefined && binaryOffset !== binary.length) {
-    throw badRequest(`${binary.length - binaryOffset} bytes of binary data follow the tensors and belong to none`);
-  }
+  if (binary !== undefined && binaryOffset !== binary.length) throw leftOver(binary, binaryOffset);
   checkInputSet(declared, target);
+  const requested = decodeRequestedOutputs(outputs as unknown[] | undefined, (parameters as Json | undefined)?.binary_data_output === true, model);
+  if (plans !== undefined && binary !== undefined && binarySizes.length === declared.length) {
+    const names = declared.map((d) => d.name);
+    plans.remember(model, body.subarray(0, body.length - binary.length), {
+      id: id as string | undefined,
+      inputs: declared.map((d, i) => ({ declared: d, binarySize: binarySizes[i]! })),
+      order: model.inputs.map((s) => names.indexOf(s.name)),
+      outputs: requested,
+    });
+  }
   return {
     id,
     inputs: model.inputs.map((s) => tensors.get(s.name)!),
-    outputs: decodeRequestedOutputs(outputs as unknown[] | undefined, (parameters as Json | undefined)?.binary_data_output === true, model),
+    outputs: requested,
+    storage,
   };
 }
 

@@ -11,7 +11,8 @@ import { sendJson, sendRaw } from '../../shared/http/respond.ts';
 import type { WorkerMetrics } from '../metrics.ts';
 import { HEADER_BINARY_LENGTH, HEADER_TIMEOUT_MS, parseTimeoutHeader } from '../../shared/protocol/headers.ts';
 import { runInference } from './inference.ts';
-import { decodeInferRequest, parseJsonBody } from './v2-request.ts';
+import { StoragePool } from './codec/storage-pool.ts';
+import { decodeInferRequest, HeaderPlans, parseJsonBody, type DecodedRequest } from './v2-request.ts';
 import { encodeInferResponse } from './v2-response.ts';
 
 export const SERVER_EXTENSIONS = ['binary_tensor_data', 'classification', 'model_repository', 'schedule_policy'];
@@ -44,7 +45,11 @@ export function modelMetadata(repository: ModelRepository, served: ServedVersion
 
 export function registerV2Routes(router: Router, deps: ProtocolDeps): void {
   const { repository } = deps;
+  const storage = new StoragePool();
+  const headerPlans = new HeaderPlans();
   router
+    // First: the router tries routes in order, and this one carries nearly all the traffic.
+    .add('POST', new RegExp(`^${MODEL}/infer$`), (ctx) => infer(ctx, deps, storage, headerPlans), { deferHeaders: true })
     .add('GET', /^\/v2\/?$/, ({ res }) => sendJson(res, 200, { name: 'infergate', version: deps.version, extensions: SERVER_EXTENSIONS }))
     .add('GET', /^\/v2\/health\/live$/, ({ res }) => sendJson(res, deps.isLive() ? 200 : 503, { live: deps.isLive() }))
     .add('GET', /^\/v2\/health\/ready$/, ({ res }) => {
@@ -58,7 +63,6 @@ export function registerV2Routes(router: Router, deps: ProtocolDeps): void {
       repository.resolve(params[0]!, params[1] || undefined); // throws 404 or 503 with the reason
       sendJson(res, 200, { name: params[0], ready: true });
     })
-    .add('POST', new RegExp(`^${MODEL}/infer$`), (ctx) => infer(ctx, deps))
     .add('POST', /^\/v2\/repository\/index$/, async ({ req, res }) => {
       const body = await readBody(req, { limitBytes: 64 * 1024, accept: ['application/json'] });
       const filter = body.length > 0 ? (parseJsonBody(body.toString('utf8'), 8) as { ready?: unknown } | null) : null;
@@ -74,17 +78,21 @@ export function registerV2Routes(router: Router, deps: ProtocolDeps): void {
     });
 }
 
-async function infer(ctx: RequestContext, deps: ProtocolDeps): Promise<void> {
+const INFER_BODY_TYPES = ['application/json', 'application/octet-stream'];
+
+async function infer(ctx: RequestContext, deps: ProtocolDeps, storage: StoragePool, headerPlans: HeaderPlans): Promise<void> {
   const { req, res, params, signal } = ctx;
   const served = deps.repository.resolve(params[0]!, params[1] || undefined);
-  const labels = { model: served.name, version: served.version };
   deps.metrics.inflight.inc();
+  let request: DecodedRequest | undefined;
   try {
-    const body = await readBody(req, { limitBytes: deps.limits.bodyLimitBytes, accept: ['application/json', 'application/octet-stream'] });
+    const body = await readBody(req, { limitBytes: deps.limits.bodyLimitBytes, accept: INFER_BODY_TYPES });
     const headerLength = req.headers[HEADER_BINARY_LENGTH];
-    const request = decodeInferRequest(body, typeof headerLength === 'string' ? headerLength : undefined, served, {
+    request = decodeInferRequest(body, typeof headerLength === 'string' ? headerLength : undefined, served, {
       maxElements: deps.limits.maxTensorElements,
       maxJsonDepth: 40,
+      storage,
+      headerPlans,
     });
     const outputs = await runInference({
       model: served,
@@ -95,12 +103,22 @@ async function infer(ctx: RequestContext, deps: ProtocolDeps): Promise<void> {
       now: deps.now,
     });
     const encoded = encodeInferResponse(served, request.id, outputs, request.outputs);
-    sendRaw(res, 200, encoded.body, encoded.contentType, encoded.headerLength === undefined ? {} : { [HEADER_BINARY_LENGTH]: String(encoded.headerLength) });
+    if (!res.headersSent && !res.destroyed) {
+      // The route defers its common headers (RouteOptions.deferHeaders): status line and every
+      // header in one writeHead, the body in one end.
+      const headers = ctx.headers;
+      headers.push('content-type', encoded.contentType, 'content-length', String(encoded.body.length));
+      if (encoded.headerLength !== undefined) headers.push(HEADER_BINARY_LENGTH, String(encoded.headerLength));
+      res.writeHead(200, headers);
+      res.end(encoded.body);
+    }
     deps.metrics.succeeded(served.name, served.version).inc();
   } catch (err) {
-    deps.metrics.requests.inc({ ...labels, outcome: err instanceof InfergateError ? err.code : 'ERR_INTERNAL' });
+    deps.metrics.requests.inc({ model: served.name, version: served.version, outcome: err instanceof InfergateError ? err.code : 'ERR_INTERNAL' });
     throw err;
   } finally {
     deps.metrics.inflight.dec();
+    // Answered or failed: the scheduler and the session ring hold no view on the inputs any more.
+    if (request !== undefined) for (const buffer of request.storage) storage.release(buffer);
   }
 }

@@ -182,7 +182,8 @@ export class RingClient {
 /**
  * The session thread's end: runs every request in order, forever. `run` answers a request frame
  * with a response frame (or throws: the message goes back as the run's error); `ring` tells the
- * main thread that answers are waiting. Blocks the thread in Atomics.wait while there is no work,
+ * main thread that answers are waiting. The request's numeric tensors view the slot itself (no
+ * copy): valid until `run` settles, after which the main thread may reuse the slot. Blocks the thread in Atomics.wait while there is no work,
  * which Worker.terminate() interrupts.
  */
 export async function serveRing(end: RingEnd, run: (request: Frame) => Promise<FrameTensor[]>, ring: () => void): Promise<never> {
@@ -202,7 +203,7 @@ export async function serveRing(end: RingEnd, run: (request: Frame) => Promise<F
     let answer: FrameTensor[];
     try {
       catchUp(end.port, requests, requestGenerations, 'request', slot, Atomics.load(control, requestGeneration(slot)));
-      answer = await run(readFrame(requests[slot]!));
+      answer = await run(readFrame(requests[slot]!, false));
     } catch (err) {
       answer = [failureTensor((err as Error).message)];
     }

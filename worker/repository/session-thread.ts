@@ -26,12 +26,43 @@ function specOf(meta: ort.InferenceSession.ValueMetadata): TensorSpec {
   return { name: meta.name, datatype, shape: meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) };
 }
 
+/**
+ * A numeric input's storage and its ort.Tensor, kept from one run to the next while the input's
+ * datatype and shape stay the same (always, without dynamic batching): a run then copies the
+ * request's bytes out of shared memory into it and creates neither an ArrayBuffer nor a Tensor.
+ * Safe because runs on this thread are sequential and onnxruntime reads feeds only during a run.
+ */
+interface Staged {
+  datatype: V2Datatype;
+  shape: number[];
+  data: Exclude<FrameTensor['data'], Uint8Array[]>;
+  tensor: ort.Tensor;
+}
+
+const staged: Array<Staged | undefined> = [];
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The input as an ort.Tensor; numeric `tensor.data` may view shared memory, BYTES arrive copied. */
 function toOrtTensor(tensor: FrameTensor): ort.Tensor {
   if (tensor.datatype === 'BYTES') {
     const strings = (tensor.data as Uint8Array[]).map((b) => utf8Decoder.decode(b));
     return new ort.Tensor('string', strings, tensor.shape);
   }
-  return new ort.Tensor(DATATYPE_INFO[tensor.datatype].ortType as ort.Tensor.Type, tensor.data as ort.Tensor.DataType, tensor.shape);
+  const source = tensor.data as Exclude<FrameTensor['data'], Uint8Array[]>;
+  let slot = staged[tensor.index];
+  if (slot === undefined || slot.datatype !== tensor.datatype || !sameShape(slot.shape, tensor.shape)) {
+    const data = new DATATYPE_INFO[tensor.datatype].array!(source.length);
+    const tensorOf = new ort.Tensor(DATATYPE_INFO[tensor.datatype].ortType as ort.Tensor.Type, data as ort.Tensor.DataType, tensor.shape);
+    slot = { datatype: tensor.datatype, shape: tensor.shape, data, tensor: tensorOf };
+    staged[tensor.index] = slot;
+  }
+  (slot.data as Float32Array).set(source as Float32Array);
+  return slot.tensor;
 }
 
 function fromOrtTensor(index: number, tensor: ort.Tensor): FrameTensor {
@@ -67,7 +98,8 @@ async function run(request: Frame): Promise<FrameTensor[]> {
   for (const t of request.tensors) feeds[session.inputNames[t.index]!] = toOrtTensor(t);
   const outputNames = request.extra.map((i) => session!.outputNames[i]!);
   const results = await session.run(feeds, outputNames);
-  for (const t of Object.values(feeds)) t.dispose();
+  // Staged numeric tensors stay for the next run; string tensors are released now.
+  for (const t of request.tensors) if (t.datatype === 'BYTES') feeds[session.inputNames[t.index]!]!.dispose();
   return request.extra.map((i, k) => fromOrtTensor(i, results[outputNames[k]!]!));
 }
 

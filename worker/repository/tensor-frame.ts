@@ -85,14 +85,17 @@ function writeElements(buffer: SharedArrayBuffer, offset: number, elements: read
 }
 
 /**
- * Reads a frame back. Tensor data is copied out into storage of its own: onnxruntime-node refuses
- * views on shared memory, and the slot is overwritten by the next run.
+ * Reads a frame back. By default tensor data is copied out into storage of its own: the slot is
+ * overwritten by a later run. With `copy` false numeric data stays a view on the shared buffer,
+ * valid only until the slot is reused (the session thread copies it into buffers it reuses, since
+ * onnxruntime-node refuses views on shared memory); BYTES elements are always copied.
  */
-export function readFrame(buffer: SharedArrayBuffer): Frame {
+export function readFrame(buffer: SharedArrayBuffer, copy = true): Frame {
   const head = new Float64Array(buffer);
   const count = head[0]!;
   const extraCount = head[1]!;
-  const extra = Array.from(head.subarray(2, 2 + extraCount));
+  const extra = new Array<number>(extraCount);
+  for (let i = 0; i < extraCount; i++) extra[i] = head[2 + i]!;
   const tensors: FrameTensor[] = [];
   let h = 2 + extraCount;
   for (let i = 0; i < count; i++) {
@@ -101,11 +104,15 @@ export function readFrame(buffer: SharedArrayBuffer): Frame {
     const rank = head[h++]!;
     const offset = head[h++]!;
     const length = head[h++]!;
-    const shape = Array.from(head.subarray(h, h + rank));
+    const shape = new Array<number>(rank);
+    for (let d = 0; d < rank; d++) shape[d] = head[h + d]!;
     h += rank;
-    const data = datatype === 'BYTES'
-      ? readElements(buffer, offset, length)
-      : new DATATYPE_INFO[datatype].array!(buffer as ArrayBufferLike as ArrayBuffer, offset, length / DATATYPE_INFO[datatype].byteSize).slice();
+    let data: TensorData;
+    if (datatype === 'BYTES') data = readElements(buffer, offset, length);
+    else {
+      const view = new DATATYPE_INFO[datatype].array!(buffer as ArrayBufferLike as ArrayBuffer, offset, length / DATATYPE_INFO[datatype].byteSize);
+      data = copy ? view.slice() : view;
+    }
     tensors.push({ index, datatype, shape, data });
   }
   return { tensors, extra };

@@ -148,9 +148,8 @@ export function buildSimulatedWorker(config: SimulatedWorkerConfig, deps: Simula
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const incomingId = req.headers[HEADER_REQUEST_ID];
     const requestId = typeof incomingId === 'string' && VALID_REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
-    res.setHeader(HEADER_REQUEST_ID, requestId);
-    res.setHeader(HEADER_WORKER, workerId);
-    res.setHeader(HEADER_QUEUE_DEPTH, String(slots.queueDepth));
+    const headers = [HEADER_REQUEST_ID, requestId, HEADER_WORKER, workerId, HEADER_QUEUE_DEPTH, String(slots.queueDepth)];
+    for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i]!, headers[i + 1]!);
     const aborter = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) aborter.abort();
@@ -166,7 +165,7 @@ export function buildSimulatedWorker(config: SimulatedWorkerConfig, deps: Simula
     };
     try {
       const { handler, params } = router.match(req.method ?? 'GET', q < 0 ? url : url.slice(0, q));
-      const result = handler({ req, res, params, requestId, signal: aborter.signal });
+      const result = handler({ req, res, params, requestId, signal: aborter.signal, headers });
       if (result instanceof Promise) result.catch(fail);
     } catch (err) {
       fail(err);

@@ -106,6 +106,35 @@ describe('inference', () => {
     assert.deepEqual(Array.from(binary.output('probabilities').data as Float32Array), Array.from(new Float32Array(values(json.output('probabilities')) as number[])));
   });
 
+  test('concurrent binary requests each get the answer to their own input (decode buffers are reused)', async () => {
+    const rows = Array.from({ length: 24 }, (_, i) => [4 + (i % 7) * 0.4, 2 + (i % 5) * 0.3, 1 + (i % 6) * 0.9, 0.1 + (i % 4) * 0.7]);
+    const input = (row: number[]) => [{ name: 'features', datatype: 'FP32' as const, shape: [1, 4], data: new Float32Array(row) }];
+    const alone: number[][] = [];
+    for (const row of rows) alone.push(Array.from((await inferBinary(worker.url, 'iris', input(row))).output('probabilities').data as Float32Array));
+    for (let round = 0; round < 3; round++) {
+      const together = await Promise.all(rows.map((row) => inferBinary(worker.url, 'iris', input(row))));
+      together.forEach((res, i) => assert.deepEqual(Array.from(res.output('probabilities').data as Float32Array), alone[i], `row ${i}, round ${round}`));
+    }
+  });
+
+  test('inference responses, answered or refused, carry the request id, the worker id and the queue depth', async () => {
+    const input = [{ name: 'features', datatype: 'FP32' as const, shape: [1, 4], data: new Float32Array(SETOSA) }];
+    const ok = await inferBinary(worker.url, 'iris', input, { headers: { 'x-request-id': 'trace-infer-1' } });
+    assert.equal(ok.headers.get('x-request-id'), 'trace-infer-1');
+    assert.match(ok.headers.get('x-infergate-worker') ?? '', /\S/);
+    assert.match(ok.headers.get('x-infergate-queue-depth') ?? '', /^\d+$/);
+    const refused = await fetch(`${worker.url}/v2/models/iris/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'trace-infer-2' },
+      body: JSON.stringify(irisRequest([1, 2, 3], [1, 3])),
+    });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.headers.get('x-request-id'), 'trace-infer-2');
+    assert.match(refused.headers.get('x-infergate-worker') ?? '', /\S/);
+    assert.match(refused.headers.get('x-infergate-queue-depth') ?? '', /^\d+$/);
+    assert.equal((await refused.json()).request_id, 'trace-infer-2');
+  });
+
   test('classification extension returns top-k "score:index:label"', async () => {
     const { status, body } = await postJson(`${worker.url}/v2/models/iris/infer`, {
       ...irisRequest([SETOSA, VIRGINICA]),

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ServedVersion } from '../../../worker/repository/model-repository.ts';
 import type { TensorSpec } from '../../../worker/repository/session-protocol.ts';
-import { decodeInferRequest, type DecodedRequest } from '../../../worker/protocol/v2-request.ts';
+import { StoragePool } from '../../../worker/protocol/codec/storage-pool.ts';
+import { decodeInferRequest, HeaderPlans, type DecodedRequest } from '../../../worker/protocol/v2-request.ts';
 
 /** Only the fields decodeInferRequest reads; the rest of ServedVersion (scheduler, ...) is not touched. */
 function fakeModel(inputs: TensorSpec[], outputs: TensorSpec[], maxBatchSize: number): ServedVersion {
@@ -118,6 +119,48 @@ describe('binary tensor extension', () => {
   test('binary data follows the header in the order of the inputs', () => {
     const [body, length] = binaryBody({ inputs: [MASK_BIN, X_BIN] }, Uint8Array.from([1, 0, 0, 1]), fp32Bytes([1, 2, 3, 4]));
     assert.deepEqual(decodeInferRequest(body, length, MODEL, LIMITS).inputs, decode({ inputs: [X, MASK] }).inputs);
+  });
+
+  test('with a storage pool, binary inputs are decoded into its buffers and listed for release', () => {
+    const pool = new StoragePool();
+    const reused = pool.acquire(16);
+    pool.release(reused);
+    const [body, length] = binaryBody({ inputs: [X_BIN, MASK_BIN] }, fp32Bytes([1, 2, 3, 4]), Uint8Array.from([1, 0, 0, 1]));
+    const req = decodeInferRequest(body, length, MODEL, { ...LIMITS, storage: pool });
+    assert.deepEqual(req.inputs, decode({ inputs: [X, MASK] }).inputs);
+    assert.equal((req.inputs[0]!.data as Float32Array).buffer, reused, 'the released buffer of the right size is taken');
+    assert.deepEqual(req.storage, [reused, (req.inputs[1]!.data as Uint8Array).buffer]);
+    assert.deepEqual(decode({ inputs: [X, MASK] }).storage, [], 'JSON inputs take nothing from the pool');
+  });
+
+  test('a header sent again is replayed from its plan: same tensors, same outputs, checks on the body still made', () => {
+    const plans = new HeaderPlans();
+    const limits = { ...LIMITS, headerPlans: plans };
+    const header = { id: 'r', inputs: [MASK_BIN, X_BIN], outputs: [{ name: 'label', parameters: { binary_data: true } }] };
+    const [first, length] = binaryBody(header, Uint8Array.from([1, 0, 0, 1]), fp32Bytes([1, 2, 3, 4]));
+    const full = decodeInferRequest(first, length, MODEL, limits);
+    const [second] = binaryBody(header, Uint8Array.from([0, 1, 1, 7]), fp32Bytes([5, 6, 7, 8]));
+    const replayed = decodeInferRequest(second, length, MODEL, limits);
+    assert.equal(replayed.id, 'r');
+    assert.deepEqual(replayed.outputs, full.outputs);
+    assert.deepEqual(replayed.inputs, decode({ id: 'r', inputs: [{ ...X, data: [5, 6, 7, 8] }, { ...MASK, data: [false, true, true, true] }] }).inputs);
+    assert.notEqual(replayed.inputs[0]!.data, full.inputs[0]!.data, 'data is decoded afresh');
+
+    const [short] = binaryBody(header, Uint8Array.from([1, 0, 0, 1]), fp32Bytes([1, 2, 3]));
+    assert.throws(() => decodeInferRequest(short, length, MODEL, limits), error('WK_ERR_BAD_TENSOR', /'x'.*binary_data_size 16 runs past the end/));
+    const [long] = binaryBody(header, Uint8Array.from([1, 0, 0, 1]), fp32Bytes([1, 2, 3, 4]), Uint8Array.from([9]));
+    assert.throws(() => decodeInferRequest(long, length, MODEL, limits), error('ERR_BAD_REQUEST', /1 bytes of binary data .*belong to none/));
+  });
+
+  test('a header plan is only replayed for the same model and the same header bytes', () => {
+    const plans = new HeaderPlans();
+    const limits = { ...LIMITS, headerPlans: plans };
+    const [body, length] = binaryBody({ inputs: [X_BIN, MASK_BIN] }, fp32Bytes([1, 2, 3, 4]), Uint8Array.from([1, 0, 0, 1]));
+    decodeInferRequest(body, length, MODEL, limits);
+    const other = fakeModel([{ name: 'x', datatype: 'FP32', shape: [-1, 2] }, { name: 'mask', datatype: 'BOOL', shape: [-1, 3] }], MODEL.outputs, 4);
+    assert.throws(() => decodeInferRequest(body, length, other, limits), error('WK_ERR_BAD_TENSOR', /'mask'/));
+    const [changed, changedLength] = binaryBody({ inputs: [X_BIN, { ...MASK_BIN, shape: [2, 3] }] }, fp32Bytes([1, 2, 3, 4]), Uint8Array.from([1, 0, 0, 1]));
+    assert.throws(() => decodeInferRequest(changed, changedLength, MODEL, limits), error('WK_ERR_BAD_TENSOR', /'mask'/));
   });
 
   test('bytes left over after the last tensor are refused', () => {

@@ -7,15 +7,18 @@
 import { DATATYPE_INFO, type TensorData, type V2Datatype } from '../../../shared/protocol/datatypes.ts';
 import { InfergateError } from '../../../shared/errors.ts';
 
-/** Copies raw bytes into aligned storage (a Buffer slice may sit at any offset). */
-export function decodeBinaryTensor(name: string, datatype: V2Datatype, count: number, bytes: Uint8Array): TensorData {
+/**
+ * Copies raw bytes into aligned storage (a Buffer slice may sit at any offset): a new ArrayBuffer,
+ * or one `allocate` returns (of exactly the byte length asked, e.g. from a StoragePool).
+ */
+export function decodeBinaryTensor(name: string, datatype: V2Datatype, count: number, bytes: Uint8Array, allocate?: (byteLength: number) => ArrayBuffer): TensorData {
   if (datatype === 'BYTES') return decodeBytesElements(name, count, bytes);
   const info = DATATYPE_INFO[datatype];
   const expected = count * info.byteSize;
   if (bytes.byteLength !== expected) {
     throw new InfergateError('WK_ERR_BAD_TENSOR', `input '${name}': binary data is ${bytes.byteLength} bytes, shape and ${datatype} need ${expected}`);
   }
-  const out = new info.array!(count);
+  const out = allocate === undefined ? new info.array!(count) : new info.array!(allocate(expected), 0, count);
   new Uint8Array(out.buffer, out.byteOffset, expected).set(bytes);
   if (datatype === 'BOOL') {
     for (let i = 0; i < count; i++) if ((out as Uint8Array)[i]! > 1) (out as Uint8Array)[i] = 1;
