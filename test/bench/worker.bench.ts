@@ -28,7 +28,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { DEMO_MODELS, REPO_ROOT, startWorker, type RunningProcess } from '../helpers/processes.ts';
+import { SERVER_NODE_FLAGS } from '../../shared/cli/node-flags.ts';
+import { DEMO_MODELS, REPO_ROOT, type RunningProcess } from '../helpers/processes.ts';
 import { cpuClockOf, systemCpu, threadCpuMs, threadUse, type ThreadSample, type ThreadUse } from './lib/cpu.ts';
 import { startFloorServer } from './lib/http-floor.ts';
 import { httpLoad, inProcessLoad, type CellResult } from './lib/load.ts';
@@ -100,6 +101,8 @@ const cells: Cell[] = [];
 /** Body sizes per "<model> <encoding>", bytes. */
 const payloads = new Map<string, { request: number; response: number }>();
 const PROFILE_DIR = env.BENCH_WORKER_PROF;
+/** Node flags of the worker: those it is deployed with (shared/cli/node-flags.ts) unless BENCH_WORKER_NODE_FLAGS says otherwise ("" = none). */
+const WORKER_NODE_FLAGS = env.BENCH_WORKER_NODE_FLAGS === undefined ? SERVER_NODE_FLAGS : env.BENCH_WORKER_NODE_FLAGS.split(' ').filter(Boolean);
 /** Measured windows of profiled workers, for profile-summary.ts. */
 const profileWindows: ProfileWindow[] = [];
 const spawnTimes = new WeakMap<RunningProcess, number>();
@@ -288,13 +291,10 @@ async function withWorker<T>(label: string, config: Record<string, unknown>, bod
   try {
     repo = await createRepository(SOURCE_MODELS, MODELS.map((m) => ({ name: m.name, config })), label);
     progress(`starting worker (${label}): ${JSON.stringify(config)}`);
-    if (PROFILE_DIR) {
-      const profiled = await startWorkerWithNodeArgs(repo.dir, ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, '--cpu-prof-interval=200']);
-      spawnTimes.set(profiled, profiled.spawnedAt);
-      worker = profiled;
-    } else {
-      worker = await startWorker(undefined, repo.dir);
-    }
+    const profileArgs = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, '--cpu-prof-interval=200'] : [];
+    const started = await startWorkerWithNodeArgs(repo.dir, [...WORKER_NODE_FLAGS, ...profileArgs]);
+    if (PROFILE_DIR) spawnTimes.set(started, started.spawnedAt);
+    worker = started;
     return await body(worker);
   } finally {
     await worker?.stop();
@@ -345,7 +345,7 @@ const METHOD = [
   `Closed loop: at concurrency c, c requests are always outstanding; ${WARMUP_MS} ms warm-up, then a ${DURATION_MS} ms measured window per cell.`,
   '(a) onnxruntime-node session.run in the bench process, one session, intraOpNumThreads 1, interOpNumThreads 1, sequential;',
   '    c runs outstanding (session.run is synchronous on the JS thread, so they serialize), batch-1 input reused.',
-  '(b)-(d) the worker as a separate process (shared/cli/bin.js worker), autocannon in the bench process, c keep-alive',
+  `(b)-(d) the worker as a separate process (node ${WORKER_NODE_FLAGS.join(' ') || '(no flags)'} shared/cli/bin.js worker, as deployed), autocannon in the bench process, c keep-alive`,
   '    connections, one batch-1 request each. (b) JSON tensors in and out; (c) binary tensor extension in',
   '    (binary_data_size) and out (binary_data_output); (d) as (c) against a worker with dynamic batching.',
   `    Model configs: (b)/(c) ${JSON.stringify(PLAIN_CONFIG)}; (d) ${JSON.stringify(BATCHING_CONFIG)}.`,
