@@ -12,7 +12,7 @@ import type { Principal, RatePlan } from '../auth/principal.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import { requestCost } from '../throttle/cost.ts';
 import { rateLimitHeaders, setRateLimitHeaders } from '../throttle/headers.ts';
-import { bucketKey, bucketPrefix, neverAdmissible, StoreUnavailableError, type Decision, type RateLimiter } from '../throttle/limiter.ts';
+import { BUCKET_PREFIX, bucketKey, bucketPrefix, neverAdmissible, StoreUnavailableError, type Decision, type RateLimiter } from '../throttle/limiter.ts';
 import type { RequestContext } from './context.ts';
 import type { Stage } from './pipeline.ts';
 
@@ -34,7 +34,7 @@ function costingBody(mode: 'request' | 'batch', body: Buffer, encoding: string |
 const EMPTY = Buffer.alloc(0);
 
 export function throttleStage(options: GatewayConfig['throttle'], deps: { limiter: RateLimiter; logger: Logger; bodyLimitBytes: number; namespace?: string }): Stage {
-  const prefix = bucketPrefix(deps.namespace ?? 'infergate');
+  const prefix = deps.namespace === undefined ? BUCKET_PREFIX : bucketPrefix(deps.namespace);
   const bodyLimit = deps.bodyLimitBytes;
   if (options.defaultPlan !== undefined && options.plans[options.defaultPlan] === undefined) {
     throw new Error(`throttle.defaultPlan '${options.defaultPlan}' is not one of throttle.plans (${Object.keys(options.plans).join(', ') || 'none'})`);

@@ -152,10 +152,7 @@ export class Pool {
 
   /** Workers that serve the model and are up, ignoring the in-flight cap: is waiting worth it? */
   hasCapacityLater(model: string, version: string | undefined, exclude?: ReadonlySet<string>): boolean {
-    for (const u of this.#byUrl.values()) {
-      if (u.ready && !u.draining && exclude?.has(u.id) !== true && u.serves(model, version) && u.breaker.state !== 'open') return true;
-    }
-    return false;
+    return this.#anyUp(model, version, exclude, (u) => u.breaker.state !== 'open');
   }
 
   /**
@@ -163,8 +160,13 @@ export class Pool {
    * requests now (busy or not): after a wait that got no slot, tells "all busy" from "none would take it".
    */
   anyAdmitting(model: string, version: string | undefined, exclude: ReadonlySet<string> | undefined): boolean {
+    return this.#anyUp(model, version, exclude, (u) => u.breaker.admits);
+  }
+
+  /** Whether some worker that serves the model, is ready, not draining and not excluded, passes `test`. */
+  #anyUp(model: string, version: string | undefined, exclude: ReadonlySet<string> | undefined, test: (u: Upstream) => boolean): boolean {
     for (const u of this.#byUrl.values()) {
-      if (u.ready && !u.draining && exclude?.has(u.id) !== true && u.serves(model, version) && u.breaker.admits) return true;
+      if (u.ready && !u.draining && exclude?.has(u.id) !== true && u.serves(model, version) && test(u)) return true;
     }
     return false;
   }
