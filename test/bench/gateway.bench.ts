@@ -142,10 +142,19 @@ interface Cell {
   upstreamConnections?: number;
   /** CPU of a helper process on the request path (Redis for the throttled variant) per completed request, µs. */
   sideCpuUs?: number;
+  /**
+   * NGINX's CPU per request in a cell run right after this one, against the same upstreams at the
+   * same concurrency: the denominator of this cell's "÷ NGINX" ratio. Pairing keeps a change in the
+   * machine's speed between numerator and denominator as small as it can be (on a shared VM the
+   * same cell varies by ±20% from one minute to the next).
+   */
+  nginxPairUs?: number;
   attempts: number;
 }
 
 const cells: Cell[] = [];
+/** The NGINX cells measured as pairs (see Cell.nginxPairUs), for the JSON. */
+const nginxPairs: Cell[] = [];
 const profileWindows: ProfileWindow[] = [];
 let background = Number.NaN;
 let nginxSkipped = '';
@@ -159,7 +168,7 @@ function record(cell: Cell): void {
   const r = cell.result;
   const shares = cell.shares ? `, shares ${Object.values(cell.shares).map((s) => `${(s * 100).toFixed(0)}%`).join('/')}` : '';
   progress(
-    `${label(cell)}: ${num(r.perSecond)}/s, p50 ${ms(r.latency.p50Ms)} ms, p99 ${ms(r.latency.p99Ms)} ms, proxy CPU ${num(cell.proxyCpuUs)} µs/req, other cores ${r.otherCores.toFixed(2)}, errors ${r.errors}${shares}${cell.attempts > 1 ? ` (${cell.attempts} attempts)` : ''}`,
+    `${label(cell)}: ${num(r.perSecond)}/s, p50 ${ms(r.latency.p50Ms)} ms, p99 ${ms(r.latency.p99Ms)} ms, proxy CPU ${num(cell.proxyCpuUs)} µs/req${cell.nginxPairUs !== undefined ? ` (NGINX pair ${num(cell.nginxPairUs)})` : ''}, other cores ${r.otherCores.toFixed(2)}, errors ${r.errors}${shares}${cell.attempts > 1 ? ` (${cell.attempts} attempts)` : ''}`,
   );
 }
 
@@ -285,17 +294,71 @@ async function startGateway(workers: string[], strategy: string, auth: GatewayAu
 }
 
 // ---------------------------------------------------------------------------------------------
+// NGINX, the reference proxy
+
+interface NginxReference {
+  target: Target;
+  stop(): Promise<void>;
+}
+
+/** NGINX in front of `upstreams`, checked once and prewarmed; undefined (with a note) when it is missing or fails. */
+async function startNginxReference(upstreams: BenchUpstream[], path: string, upstreamCpu: CpuClock): Promise<NginxReference | undefined> {
+  if (!nginxAvailable()) {
+    nginxSkipped = `${NGINX_BIN} not found: NGINX rows skipped (Debian: apt-get install -y nginx)`;
+    progress(nginxSkipped);
+    return undefined;
+  }
+  let nginx: NginxProcess | undefined;
+  try {
+    nginx = await startNginx({ upstreams: upstreams.map((u) => `127.0.0.1:${u.port}`), keepalive: NGINX_KEEPALIVE, accessLog: true });
+    nginxConfText = nginx.config;
+    await checkOnce(`${nginx.url}${path}`, TINY_REQUEST, false);
+    const proxy = nginx;
+    const pids = proxy.pids();
+    const target: Target = {
+      url: `${proxy.url}${path}`,
+      request: TINY_REQUEST,
+      proxyCpu: cpuClockOfAll(() => pids),
+      upstreamCpu,
+      log: { size: () => proxy.logSize(), count: (from, to) => countLines(proxy.accessLogFile, from, to).lines, truncate: () => proxy.truncateLog() },
+      upstreams,
+    };
+    await prewarm(target);
+    return { target, stop: () => proxy.stop() };
+  } catch (err) {
+    nginxSkipped = `NGINX failed: ${(err as Error).message.split('\n')[0]}`;
+    progress(nginxSkipped);
+    await nginx?.stop();
+    return undefined;
+  }
+}
+
+/** Measures an NGINX cell right after `cell` (same part and concurrency) and records both. */
+async function recordPaired(cell: Cell, nginx: NginxReference | undefined): Promise<void> {
+  if (nginx !== undefined) {
+    const pair = await measureCell({ part: cell.part, path: 'nginx', strategy: 'round-robin', variant: `pair of ${label(cell)}`, concurrency: cell.concurrency }, nginx.target);
+    nginxPairs.push(pair);
+    cell.nginxPairUs = pair.proxyCpuUs;
+  }
+  record(cell);
+}
+
+// ---------------------------------------------------------------------------------------------
 // 1. Proxy overhead
 
 async function benchOverhead(): Promise<void> {
   const upstreams = [await startBenchUpstream({ id: 'tiny-a' }), await startBenchUpstream({ id: 'tiny-b' })];
   const upstreamCpu = cpuClockOfAll(() => upstreams.map((u) => u.pid));
   const path = '/v2/models/echo/infer';
+  let nginx: NginxReference | undefined;
   try {
     answerBytes = await checkOnce(`${upstreams[0]!.url}${path}`, TINY_REQUEST, false);
     // Direct: to one upstream (its CPU is the "upstream" figure).
     const direct: Target = { url: `${upstreams[0]!.url}${path}`, request: TINY_REQUEST, upstreamCpu, upstreams };
     for (const c of CONCURRENCY) record(await measureCell({ part: 'overhead', path: 'direct', strategy: '', variant: '', concurrency: c }, direct));
+
+    // NGINX runs from here on: each gateway and floor cell is followed by an NGINX cell (its pair).
+    nginx = await startNginxReference(upstreams, path, upstreamCpu);
 
     // The gateway: one process, the strategy switched through the admin API between cells.
     progress('starting the gateway in front of 2 tiny upstreams');
@@ -306,7 +369,7 @@ async function benchOverhead(): Promise<void> {
       await prewarm(target);
       for (const strategy of STRATEGIES) {
         await gateway.setStrategy(strategy);
-        for (const c of CONCURRENCY) record(await measureCell({ part: 'overhead', path: 'gateway', strategy, variant: '', concurrency: c }, target));
+        for (const c of CONCURRENCY) await recordPaired(await measureCell({ part: 'overhead', path: 'gateway', strategy, variant: '', concurrency: c }, target), nginx);
       }
     } finally {
       await gateway.stop(PROFILE_DIR ? 30_000 : 5000);
@@ -318,7 +381,7 @@ async function benchOverhead(): Promise<void> {
         await checkOnce(`${keyed.url}${path}`, authed(keyed, TINY_REQUEST), false);
         const target = gatewayTarget(keyed, path, TINY_REQUEST, upstreamCpu, upstreams);
         await prewarm(target);
-        for (const c of CONCURRENCY) record(await measureCell({ part: 'overhead', path: 'gateway', strategy: 'p2c', variant: WITH_KEY, concurrency: c }, target));
+        for (const c of CONCURRENCY) await recordPaired(await measureCell({ part: 'overhead', path: 'gateway', strategy: 'p2c', variant: WITH_KEY, concurrency: c }, target), nginx);
       } finally {
         await keyed.stop(PROFILE_DIR ? 30_000 : 5000);
       }
@@ -332,42 +395,18 @@ async function benchOverhead(): Promise<void> {
         await checkOnce(`${floor.url}${path}`, TINY_REQUEST, false);
         const target: Target = { url: `${floor.url}${path}`, request: TINY_REQUEST, proxyCpu: cpuClockOf(floor.pid), upstreamCpu, upstreams, profiled: floor };
         await prewarm(target);
-        for (const c of CONCURRENCY) record(await measureCell({ part: 'overhead', path: 'floor', strategy: 'round-robin', variant: '', concurrency: c }, target));
+        for (const c of CONCURRENCY) await recordPaired(await measureCell({ part: 'overhead', path: 'floor', strategy: 'round-robin', variant: '', concurrency: c }, target), nginx);
       } finally {
         await floor?.stop();
       }
     }
 
-    // NGINX, same upstreams.
-    if (!nginxAvailable()) {
-      nginxSkipped = `${NGINX_BIN} not found: NGINX rows skipped (Debian: apt-get install -y nginx)`;
-      progress(nginxSkipped);
-      return;
-    }
-    let nginx: NginxProcess | undefined;
-    try {
-      nginx = await startNginx({ upstreams: upstreams.map((u) => `127.0.0.1:${u.port}`), keepalive: NGINX_KEEPALIVE, accessLog: true });
-      nginxConfText = nginx.config;
-      await checkOnce(`${nginx.url}${path}`, TINY_REQUEST, false);
-      const proxy = nginx;
-      const pids = proxy.pids();
-      const target: Target = {
-        url: `${proxy.url}${path}`,
-        request: TINY_REQUEST,
-        proxyCpu: cpuClockOfAll(() => pids),
-        upstreamCpu,
-        log: { size: () => proxy.logSize(), count: (from, to) => countLines(proxy.accessLogFile, from, to).lines, truncate: () => proxy.truncateLog() },
-        upstreams,
-      };
-      await prewarm(target);
-      for (const c of CONCURRENCY) record(await measureCell({ part: 'overhead', path: 'nginx', strategy: 'round-robin', variant: '', concurrency: c }, target));
-    } catch (err) {
-      nginxSkipped = `NGINX failed: ${(err as Error).message.split('\n')[0]}`;
-      progress(nginxSkipped);
-    } finally {
-      await nginx?.stop();
+    // NGINX's own rows (its added latency at c=1 is a reference row).
+    if (nginx !== undefined) {
+      for (const c of CONCURRENCY) record(await measureCell({ part: 'overhead', path: 'nginx', strategy: 'round-robin', variant: '', concurrency: c }, nginx.target));
     }
   } finally {
+    await nginx?.stop();
     await Promise.all(upstreams.map((u) => u.stop()));
   }
 }
@@ -471,6 +510,7 @@ async function benchAuth(): Promise<void> {
   const upstreamCpu = cpuClockOfAll(() => upstreams.map((u) => u.pid));
   const path = '/v2/models/echo/infer';
   let redis: RedisFixture | undefined;
+  let nginx: NginxReference | undefined;
   const gateways: GatewayProcess[] = [];
   try {
     answerBytes = await checkOnce(`${upstreams[0]!.url}${path}`, TINY_REQUEST, false);
@@ -490,10 +530,17 @@ async function benchAuth(): Promise<void> {
       await prewarm(target);
       targets.push({ name: variant.name, target });
     }
+    // The judged variant (API key + Redis limiter) gets its NGINX pair, like part 1's cells.
+    nginx = await startNginxReference(upstreams, path, upstreamCpu);
     for (const c of AUTH_CONCURRENCY) {
-      for (const { name, target } of targets) record(await measureCell({ part: 'auth', path: 'gateway', strategy: 'p2c', variant: name, concurrency: c }, target));
+      for (const { name, target } of targets) {
+        const cell = await measureCell({ part: 'auth', path: 'gateway', strategy: 'p2c', variant: name, concurrency: c }, target);
+        if (name === REDIS_VARIANT) await recordPaired(cell, nginx);
+        else record(cell);
+      }
     }
   } finally {
+    await nginx?.stop();
     for (const gateway of gateways) await gateway.stop(PROFILE_DIR ? 30_000 : 5000);
     await redis?.stop();
     await Promise.all(upstreams.map((u) => u.stop()));
@@ -518,9 +565,11 @@ const find = (part: Part, path: Cell['path'], strategy: string, concurrency: num
 function targetRows(): TargetRow[] {
   const rows: TargetRow[] = [];
   // CPU per request vs NGINX, per strategy, all concurrencies in one row.
+  // Each cell against its own NGINX pair; part 1's NGINX row when it has none (an older raw file).
   const nginxAt = (c: number): number => find('overhead', 'nginx', 'round-robin', c)?.proxyCpuUs ?? Number.NaN;
+  const vsNginx = (cell: Cell | undefined, c: number): number => (cell?.proxyCpuUs ?? Number.NaN) / (cell?.nginxPairUs ?? nginxAt(c));
   for (const strategy of STRATEGIES) {
-    const values = CONCURRENCY.map((c) => (find('overhead', 'gateway', strategy, c)?.proxyCpuUs ?? Number.NaN) / nginxAt(c));
+    const values = CONCURRENCY.map((c) => vsNginx(find('overhead', 'gateway', strategy, c), c));
     const judged = values.filter(Number.isFinite);
     const pass = judged.length === 0 ? undefined : judged.every((v) => v <= TARGET_CPU_VS_NGINX);
     rows.push({
@@ -532,12 +581,12 @@ function targetRows(): TargetRow[] {
       ...(pass !== undefined ? { pass } : {}),
     });
   }
-  const keyed = CONCURRENCY.map((c) => (find('overhead', 'gateway', 'p2c', c, WITH_KEY)?.proxyCpuUs ?? Number.NaN) / nginxAt(c));
+  const keyed = CONCURRENCY.map((c) => vsNginx(find('overhead', 'gateway', 'p2c', c, WITH_KEY), c));
   if (keyed.some(Number.isFinite)) {
     rows.push({ name: 'gateway CPU/req ÷ NGINX CPU/req', detail: `p2c ${WITH_KEY}, c=${CONCURRENCY.join('/')}`, value: keyed.map(ratio).join(' / '), limit: '', result: 'info' });
   }
-  // With authentication and Redis throttling (part 4's gateway), against part 1's NGINX at the same concurrency.
-  const limited = AUTH_CONCURRENCY.map((c) => (find('auth', 'gateway', 'p2c', c, REDIS_VARIANT)?.proxyCpuUs ?? Number.NaN) / nginxAt(c));
+  // With authentication and Redis throttling (part 4's gateway), against its NGINX pair.
+  const limited = AUTH_CONCURRENCY.map((c) => vsNginx(find('auth', 'gateway', 'p2c', c, REDIS_VARIANT), c));
   const limitedJudged = limited.filter(Number.isFinite);
   if (limitedJudged.length > 0) {
     rows.push({
@@ -549,7 +598,7 @@ function targetRows(): TargetRow[] {
       pass: limitedJudged.every((v) => v <= TARGET_CPU_VS_NGINX_WITH_AUTH),
     });
   }
-  const floor = CONCURRENCY.map((c) => (find('overhead', 'floor', 'round-robin', c)?.proxyCpuUs ?? Number.NaN) / nginxAt(c));
+  const floor = CONCURRENCY.map((c) => vsNginx(find('overhead', 'floor', 'round-robin', c), c));
   if (floor.some(Number.isFinite)) {
     rows.push({ name: 'floor CPU/req ÷ NGINX CPU/req', detail: `node:http+http-proxy, c=${CONCURRENCY.join('/')}`, value: floor.map(ratio).join(' / '), limit: '', result: 'info' });
     const above = CONCURRENCY.map((c) => (find('overhead', 'gateway', 'p2c', c)?.proxyCpuUs ?? Number.NaN) - (find('overhead', 'floor', 'round-robin', c)?.proxyCpuUs ?? Number.NaN));
@@ -658,6 +707,10 @@ function method(): string[] {
     '    "log lines/req" counts the access lines written in the window. NGINX logs one line per request too.',
     'new upstream conns: TCP connections the upstreams accepted in the window (0 = the proxy reuses its keep-alive connections).',
     `NGINX: worker_processes 1, round-robin, upstream keepalive ${NGINX_KEEPALIVE}, proxy_http_version 1.1, Connection "" (config below).`,
+    'Ratios to NGINX are paired: every gateway and floor cell of part 1, and every "API key + Redis limiter" cell of',
+    '    part 4, is followed at once by an NGINX cell at the same concurrency in front of the same upstreams (NGINX runs',
+    '    throughout; "NGINX pair" column), and the ratio divides by that pair. On a shared VM the same cell drifts by',
+    '    ±20% over minutes, so a denominator measured minutes apart would move the ratio by as much.',
     `other cores: CPU busy machine-wide minus proxy, upstreams and bench process; a cell above ${NOISY_CORES} is rerun`,
     `    (at most twice, ${Number(env.BENCH_RETRIES ?? 8)} reruns per run), the quietest attempt kept.`,
     'Caveat: load generator, proxy and upstreams share this machine\'s cores, so req/s is what the whole set',
@@ -706,6 +759,7 @@ function printReport(): void {
         ms(c.result.latency.p50Ms),
         ms(c.result.latency.p99Ms),
         us(c.proxyCpuUs),
+        us(c.nginxPairUs ?? Number.NaN),
         us(c.upstreamCpuUs),
         us(c.result.clientCpuMsPerOp * 1000),
         c.result.otherCores.toFixed(2),
@@ -722,6 +776,7 @@ function printReport(): void {
           { title: 'p50 ms' },
           { title: 'p99 ms' },
           { title: 'proxy CPU µs/req' },
+          { title: 'NGINX pair µs/req' },
           { title: 'upstreams CPU µs/req' },
           { title: 'client CPU µs/req' },
           { title: 'other cores' },
@@ -820,6 +875,7 @@ function printReport(): void {
           { title: 'p99 ms' },
           { title: 'gateway CPU µs/req' },
           { title: 'CPU vs none µs/req' },
+          { title: 'NGINX pair µs/req' },
           { title: 'redis CPU µs/req' },
           { title: 'other cores' },
           { title: 'errors' },
@@ -833,6 +889,7 @@ function printReport(): void {
           ms(c.result.latency.p99Ms),
           us(c.proxyCpuUs),
           c.variant === 'none' ? '-' : `${c.proxyCpuUs >= (none(c)?.proxyCpuUs ?? Number.NaN) ? '+' : ''}${us(c.proxyCpuUs - (none(c)?.proxyCpuUs ?? Number.NaN))}`,
+          us(c.nginxPairUs ?? Number.NaN),
           us(c.sideCpuUs ?? Number.NaN),
           c.result.otherCores.toFixed(2),
           String(c.result.errors),
@@ -863,6 +920,7 @@ async function writeJson(): Promise<void> {
     backgroundCores: background,
     settings: { warmupMs: WARMUP_MS, heteroWarmupMs: HETERO_WARMUP_MS, prewarmMs: PREWARM_MS, durationMs: DURATION_MS, concurrency: CONCURRENCY, heteroConcurrency: HETERO_CONCURRENCY, fastMs: FAST_MS, slowMs: SLOW_MS, strategies: STRATEGIES, authConcurrency: AUTH_CONCURRENCY, parts: PARTS },
     cells,
+    nginxPairs,
     targets: targetRows(),
   };
   await writeFile(OUT, `${JSON.stringify(report, null, 2)}\n`);
@@ -875,10 +933,10 @@ async function writeJson(): Promise<void> {
 async function main(): Promise<void> {
   const started = performance.now();
   const cellCount =
-    (PARTS.includes('overhead') ? CONCURRENCY.length * (2 + STRATEGIES.length + (KEY_ROWS && STRATEGIES.includes('p2c') ? 1 : 0) + (FLOOR_ROWS ? 1 : 0)) : 0) +
+    (PARTS.includes('overhead') ? CONCURRENCY.length * (2 + 2 * (STRATEGIES.length + (KEY_ROWS && STRATEGIES.includes('p2c') ? 1 : 0) + (FLOOR_ROWS ? 1 : 0))) : 0) +
     (PARTS.includes('hetero') ? HETERO_VARIANTS.length * STRATEGIES.length : 0) +
     (PARTS.includes('model') ? 2 * MODEL_CONCURRENCY.length : 0) +
-    (PARTS.includes('auth') ? AUTH_VARIANTS.length * AUTH_CONCURRENCY.length : 0);
+    (PARTS.includes('auth') ? (AUTH_VARIANTS.length + 1) * AUTH_CONCURRENCY.length : 0);
   progress(`${cellCount} cells, about ${Math.round((cellCount * (WARMUP_MS + DURATION_MS + 1000)) / 1000) + 20} s`);
   background = await backgroundLoad();
   progress(`background load before start: ${background.toFixed(2)} cores busy`);
