@@ -14,7 +14,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/processes.ts';
-import { describeMachine, machineInfo, packageVersions, sourceState } from './lib/machine.ts';
+import { describeMachine, machineInfo, packageVersions, sourceState, probeMachine } from './lib/machine.ts';
 import { nginxAvailable, nginxVersion } from './lib/nginx.ts';
 import { backgroundLoad } from './lib/noise.ts';
 import { chartsFor, renderReport, type Runs, type ScenarioRun } from './lib/report.ts';
@@ -86,6 +86,7 @@ async function main(): Promise<void> {
   const chosen = SCENARIOS.filter((s) => ONLY.includes(s.key));
   const minutes = chosen.reduce((sum, s) => sum + s.minutes, 0);
   progress(`${chosen.length} benchmarks${QUICK ? ' (quick smoke run)' : ''}: ${chosen.map((s) => s.key).join(', ')}; about ${QUICK ? 3 : Math.round(minutes)} min`);
+  await probeMachine();
   const background = await backgroundLoad();
   if (background > 0.25) progress(`the machine is busy (${background.toFixed(2)} cores before the start): figures will be noisy`);
   const runs: Runs = {};

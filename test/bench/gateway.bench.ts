@@ -51,7 +51,7 @@ import { countLines, startGatewayProcess, type GatewayAuth, type GatewayProcess,
 import { startRedis, type RedisFixture } from '../helpers/redis.ts';
 import { pidsNamed } from './lib/cpu.ts';
 import { httpLoad, type CellResult } from './lib/load.ts';
-import { describeMachine, machineInfo, packageVersions, sourceState } from './lib/machine.ts';
+import { describeMachine, machineInfo, packageVersions, sourceState, probeMachine } from './lib/machine.ts';
 import { nginxAvailable, nginxVersion, NGINX_BIN, startNginx, type NginxProcess } from './lib/nginx.ts';
 import { backgroundLoad, isNoisy, quietest, type RetryPolicy } from './lib/noise.ts';
 import { startProxyFloor, type ProxyFloor } from './lib/proxy-floor.ts';
@@ -938,6 +938,7 @@ async function main(): Promise<void> {
     (PARTS.includes('model') ? 2 * MODEL_CONCURRENCY.length : 0) +
     (PARTS.includes('auth') ? (AUTH_VARIANTS.length + 1) * AUTH_CONCURRENCY.length : 0);
   progress(`${cellCount} cells, about ${Math.round((cellCount * (WARMUP_MS + DURATION_MS + 1000)) / 1000) + 20} s`);
+  await probeMachine();
   background = await backgroundLoad();
   progress(`background load before start: ${background.toFixed(2)} cores busy`);
   if (PARTS.includes('overhead')) await benchOverhead();

@@ -26,7 +26,7 @@ import { REPO_ROOT } from '../helpers/processes.ts';
 import { cpuClockOf, rssBytes } from './lib/cpu.ts';
 import { startGatewayProcess, type GatewayProcess } from './lib/gateway-process.ts';
 import { httpLoad, openLoopLoad, type CellResult } from './lib/load.ts';
-import { describeMachine, machineInfo, sourceState } from './lib/machine.ts';
+import { describeMachine, machineInfo, sourceState, probeMachine } from './lib/machine.ts';
 import { backgroundLoad } from './lib/noise.ts';
 import { SIMULATED_MODEL, SIMULATED_REQUEST, startSimulatedWorkers } from './lib/simulated-workers.ts';
 import { buckets, percentile, ratioOf, recoveryMs, type Bucket, type Sample } from './lib/stats.ts';
@@ -291,6 +291,7 @@ function report(outcomes: readonly Outcome[], background: number): string {
 
 async function main(): Promise<void> {
   const started = performance.now();
+  await probeMachine();
   const background = await backgroundLoad();
   progress(`${VARIANTS.length} variant(s), about ${Math.round((VARIANTS.length * (UNLOADED_MS + OVERLOAD_MS + RECOVERY_MS + 9000)) / 1000)} s; background ${background.toFixed(2)} cores`);
   const outcomes: Outcome[] = [];

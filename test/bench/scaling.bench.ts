@@ -21,7 +21,7 @@ import { REPO_ROOT } from '../helpers/processes.ts';
 import { cpuClockOf, cpuClockOfAll } from './lib/cpu.ts';
 import { startGatewayProcess, type GatewayProcess } from './lib/gateway-process.ts';
 import { httpLoad, type CellResult } from './lib/load.ts';
-import { describeMachine, machineInfo, sourceState } from './lib/machine.ts';
+import { describeMachine, machineInfo, sourceState, probeMachine } from './lib/machine.ts';
 import { backgroundLoad, isNoisy, quietest, type RetryPolicy } from './lib/noise.ts';
 import { currentCpus, pinToCpus } from './lib/pin.ts';
 import { SIMULATED_MODEL, SIMULATED_REQUEST, startSimulatedFleet, startSimulatedWorkers, type SimulatedWorker } from './lib/simulated-workers.ts';
@@ -191,6 +191,7 @@ function report(background: number): string {
 
 async function main(): Promise<void> {
   const started = performance.now();
+  await probeMachine();
   const background = await backgroundLoad();
   progress(`${WORKER_COUNTS.length + 1} cells, about ${Math.round(((WORKER_COUNTS.length + 1) * (PREWARM_MS + WARMUP_MS + DURATION_MS + 3000)) / 1000)} s; background ${background.toFixed(2)} cores`);
   const restore = currentCpus();

@@ -34,7 +34,7 @@ import { DEMO_MODELS, REPO_ROOT, type RunningProcess } from '../helpers/processe
 import { cpuClockOf, systemCpu, threadCpuMs, threadUse, type ThreadSample, type ThreadUse } from './lib/cpu.ts';
 import { startFloorServer } from './lib/http-floor.ts';
 import { httpLoad, inProcessLoad, type CellResult } from './lib/load.ts';
-import { describeMachine, machineInfo } from './lib/machine.ts';
+import { describeMachine, machineInfo, probeMachine } from './lib/machine.ts';
 import { startWorkerWithNodeArgs, type ProfileWindow } from './lib/profiled-worker.ts';
 import { createProber, type ProbeResult, type Prober } from './lib/probe.ts';
 import { createRepository, type TempRepository } from './lib/repository.ts';
@@ -610,6 +610,7 @@ async function main(): Promise<void> {
   const cellCount = MODELS.length * CONCURRENCY.length * MODES.length + pairedCells;
   progress(`${cellCount} cells, about ${Math.round((cellCount * (WARMUP_MS + DURATION_MS + 1000)) / 1000)} s`);
 
+  await probeMachine();
   background = await backgroundLoad();
   progress(`background load before start: ${background.toFixed(2)} cores busy`);
   if (MODES.includes('raw')) for (const model of MODELS) await benchRaw(model);

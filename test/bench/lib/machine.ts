@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { REPO_ROOT } from '../../helpers/processes.ts';
 import { createRequire } from 'node:module';
 import os from 'node:os';
+import { measureWakeCost, type WakeCost } from './wake-cost.ts';
 
 export interface MachineInfo {
   cpuModel: string;
@@ -14,6 +15,15 @@ export interface MachineInfo {
   platform: string;
   node: string;
   onnxruntimeNode: string;
+  /** What waking a sleeping thread costs here (wake-cost.ts); null until probeMachine() ran. */
+  threadWakeUp: WakeCost | null;
+}
+
+let wakeCost: WakeCost | null = null;
+
+/** Measures what only running code can tell about the machine (the thread wake-up cost), for machineInfo(). */
+export async function probeMachine(): Promise<void> {
+  wakeCost = await measureWakeCost();
 }
 
 function packageVersion(name: string): string {
@@ -41,6 +51,7 @@ export function machineInfo(): MachineInfo {
     platform: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
     onnxruntimeNode: packageVersion('onnxruntime-node'),
+    threadWakeUp: wakeCost,
   };
 }
 
@@ -52,6 +63,9 @@ export function describeMachine(info: MachineInfo): string[] {
     `os:               ${info.platform}`,
     `node:             ${info.node}`,
     `onnxruntime-node: ${info.onnxruntimeNode}`,
+    ...(info.threadWakeUp
+      ? [`thread wake-up:   ${info.threadWakeUp.notifyUs.toFixed(1)} µs in the waker (Atomics.notify of a sleeping thread, median of ${info.threadWakeUp.rounds}; a futex wake: a few µs on bare metal, 10-20 on some VMs)`]
+      : []),
   ];
 }
 

@@ -19,7 +19,7 @@ interface ResultLike {
 export interface WorkerRaw {
   settings?: { warmupMs?: number; durationMs?: number };
   cells: Array<{ mode: string; model: string; concurrency: number; result: ResultLike; liveness?: { p99Ms: number; failures: number; count: number } }>;
-  ratios: Array<{ name: string; model: string; concurrency: number; value: number; target?: number; pass?: boolean }>;
+  ratios: Array<{ name: string; model: string; concurrency: number; value: number; detail?: string; target?: number; pass?: boolean }>;
   liveness?: { targetP99Ms: number };
 }
 export interface GatewayRaw {
@@ -223,7 +223,7 @@ export function targetSummary(runs: Runs): IssueTarget[] {
   const worker = runs.worker?.raw;
   for (const r of worker?.ratios ?? []) {
     if (r.target === undefined || r.pass === undefined) continue;
-    out.push({ issue: '2 (worker)', row: { name: r.name, detail: `${r.model}, c=${r.concurrency}`, value: `${n(r.value).toFixed(2)}x`, limit: `>= ${r.target}`, result: r.pass ? 'PASS' : 'FAIL', pass: r.pass } });
+    out.push({ issue: '2 (worker)', row: { name: r.name, detail: `${r.model}, c=${r.concurrency}${r.detail ? ` (${r.detail})` : ''}`, value: `${n(r.value).toFixed(2)}x`, limit: `>= ${r.target}`, result: r.pass ? 'PASS' : 'FAIL', pass: r.pass } });
   }
   const liveTarget = worker?.liveness?.targetP99Ms;
   for (const c of worker?.cells ?? []) {
