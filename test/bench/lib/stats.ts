@@ -74,7 +74,10 @@ export interface ScalingVerdict {
 /**
  * Throughput must grow with the number of workers until the gateway's core saturates: for every
  * step to more workers taken while the gateway was below `saturatedCores` at the smaller count,
- * req/s must grow by at least `minGrowth` of the ideal (proportional) growth.
+ * req/s must grow by at least `minGrowth` of the ideal growth. The ideal is proportional to the
+ * workers added, but never more than the gateway's idle share of its core can carry at the CPU per
+ * request it had: a gateway 72% busy at 8 workers can serve at most 1/0.72 = 1.39× as much at 16,
+ * not 2×, and reaching its core's limit there is the saturation this verdict allows for.
  */
 export function scalesUntilSaturated(points: readonly ScalingPoint[], saturatedCores = 0.8, minGrowth = 0.6): ScalingVerdict {
   const sorted = [...points].sort((a, b) => a.workers - b.workers);
@@ -85,7 +88,7 @@ export function scalesUntilSaturated(points: readonly ScalingPoint[], saturatedC
     if (before.gatewayCores >= saturatedCores) {
       return { pass: true, reason: `grew until ${before.workers} workers, where the gateway's core was ${(before.gatewayCores * 100).toFixed(0)}% busy` };
     }
-    const ideal = after.workers / before.workers - 1;
+    const ideal = Math.min(after.workers / before.workers, before.gatewayCores > 0 ? 1 / before.gatewayCores : Number.POSITIVE_INFINITY) - 1;
     const actual = after.perSecond / before.perSecond - 1;
     if (!(actual >= ideal * minGrowth)) {
       return { pass: false, reason: `${before.workers} → ${after.workers} workers: +${(actual * 100).toFixed(0)}% req/s with the gateway's core only ${(before.gatewayCores * 100).toFixed(0)}% busy` };

@@ -62,5 +62,15 @@ test('scaling: proportional growth until the gateway core saturates passes; stal
   assert.equal(stalled.pass, false);
   assert.match(stalled.reason, /1 → 2 workers/);
   assert.equal(scalesUntilSaturated([{ workers: 1, perSecond: 1, gatewayCores: 0 }]).pass, false, 'one point proves nothing');
+  // 72% busy at 8 workers: the core can carry at most 1/0.72 = 1.39x, so +53% at 16 is the core
+  // saturating, not a stall; +20% would be (less than 60% of the +39% the core had room for).
+  const nearSaturation = [
+    { workers: 8, perSecond: 3531, gatewayCores: 0.72 },
+    { workers: 16, perSecond: 5396, gatewayCores: 0.91 },
+  ];
+  assert.equal(scalesUntilSaturated(nearSaturation).pass, true);
+  const stalledNearSaturation = scalesUntilSaturated([nearSaturation[0]!, { workers: 16, perSecond: 3531 * 1.2, gatewayCores: 0.75 }]);
+  assert.equal(stalledNearSaturation.pass, false);
+  assert.match(stalledNearSaturation.reason, /8 → 16 workers/);
   assert.equal(scalesUntilSaturated([...linearThenFlat].reverse()).pass, true, 'order of the points does not matter');
 });
