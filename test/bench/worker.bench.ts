@@ -41,6 +41,7 @@ import { createRepository, type TempRepository } from './lib/repository.ts';
 import { ms, num, ratio, renderTable, verdict } from './lib/table.ts';
 import { binaryRequest, checkOnce, jsonRequest, seededFloats, type PreparedRequest } from './lib/v2-payload.ts';
 import { schedulerDelta, scrapeScheduler, type SchedulerStats } from './lib/worker-metrics.ts';
+import { percentile } from './lib/stats.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -196,12 +197,6 @@ async function benchPaired(worker: RunningProcess, prober: Prober): Promise<void
   } finally {
     await raw.release();
   }
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,7 +394,7 @@ function ratios(): RatioRow[] {
       rows.push(ratioRow('(c)/(a) binary vs raw', 'binary', 'raw', model.name, c, judgedVsRaw && rounds.length === 0 ? JUDGED_VS_RAW.target : undefined));
       if (judgedVsRaw && rounds.length > 0) {
         const values = rounds.map((r) => r.binary / r.raw);
-        const value = median(values);
+        const value = percentile(values, 50);
         rows.push({
           name: '(c)/(a) binary vs raw, paired',
           model: model.name,

@@ -7,6 +7,7 @@
  * differently from one VM to the next, while NGINX, with fewer hand-offs per request, moves less.
  */
 import { Worker } from 'node:worker_threads';
+import { percentile } from './stats.ts';
 
 export interface WakeCost {
   /** Median time of Atomics.notify in the waker, µs. */
@@ -50,10 +51,5 @@ export async function measureWakeCost(rounds = 200): Promise<WakeCost> {
     Atomics.notify(cell, 0, 1);
     await sleeper.terminate();
   }
-  return { notifyUs: median(notify), roundTripUs: median(roundTrip), rounds };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1] ?? Number.NaN;
+  return { notifyUs: percentile(notify, 50), roundTripUs: percentile(roundTrip, 50), rounds };
 }
