@@ -13,8 +13,12 @@ import { InfergateError } from '../../shared/errors.ts';
 import { readModelConfig, type ModelConfig } from './model-config.ts';
 import { selectVersions } from './version-policy.ts';
 import type { LoadedSession, Runner } from './session-runner.ts';
+import { RING_SLOTS } from './session-ring.ts';
 import type { SessionOptions, TensorSpec } from './session-protocol.ts';
 import { Scheduler, type SchedulerObserver } from '../scheduler/scheduler.ts';
+
+/** Runs faster than this get the deep pipeline (RING_SLOTS runs per session thread, not 2). */
+const FAST_RUN_MS = 1;
 
 export type VersionState = 'LOADING' | 'READY' | 'UNLOADING' | 'UNAVAILABLE';
 
@@ -283,6 +287,8 @@ export class ModelRepository {
         dynamicBatching: config.dynamicBatching,
         maxQueueSize: config.maxQueueSize,
         pipelineDepth: 2,
+        // A model whose runs take under a millisecond fills its session thread's ring: see SchedulerOptions.
+        deepPipeline: { depth: RING_SLOTS, belowMs: FAST_RUN_MS },
         now,
         observer: this.#deps.observerFor?.(name, version),
       });

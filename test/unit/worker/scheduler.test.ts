@@ -429,6 +429,77 @@ describe('pipeline depth', () => {
     assert.deepEqual(await Promise.all(results), [expectedY([[1]]), expectedY([[2]]), expectedY([[3]])]);
   });
 
+  const DEEP = { depth: 4, belowMs: 1 };
+
+  test('a model measured fast gets the deep pipeline: four runs handed at once, the fifth queued', async () => {
+    const runner = new FakeRunner();
+    const { s } = scheduler({ runners: [runner], pipelineDepth: 2, deepPipeline: DEEP });
+    assert.equal(s.pipelineDepth, 2, 'nothing measured yet: the base depth');
+    await s.submit(request([[0]])); // the manual clock stands still: a run of 0 ms
+    await sleep(1); // the run is recorded once the runner's promise chain has unwound
+    assert.equal(s.pipelineDepth, 4);
+    runner.hold();
+    const results = [1, 2, 3, 4, 5].map((v) => s.submit(request([[v]])));
+    await sleep(5);
+    assert.deepEqual(runner.calls.slice(1).map((c) => c.values), [[1], [2], [3], [4]]);
+    assert.equal(s.queueDepth, 1);
+    runner.release();
+    assert.deepEqual(await Promise.all(results), [1, 2, 3, 4, 5].map((v) => expectedY([[v]])));
+  });
+
+  test('a model measured slow keeps the base depth, so its queue limit and timeout still bind', async () => {
+    const runner = new FakeRunner();
+    const { s, time } = scheduler({ runners: [runner], pipelineDepth: 2, deepPipeline: DEEP, maxQueueSize: 1 });
+    runner.hold();
+    const first = s.submit(request([[0]]));
+    await sleep(1);
+    time.set(50); // the run took 50 ms
+    runner.release();
+    await first;
+    await sleep(1);
+    assert.equal(s.pipelineDepth, 2);
+    runner.hold();
+    const results = [s.submit(request([[1]])), s.submit(request([[2]])), s.submit(request([[3]]))];
+    await assert.rejects(s.submit(request([[4]])), { code: 'WK_ERR_QUEUE_FULL' });
+    await sleep(5);
+    assert.equal(runner.calls.length, 3, 'two runs handed over, the third queued');
+    runner.release();
+    await Promise.all(results);
+  });
+
+  test('time spent waiting behind the previous run does not count as the run\'s own', async () => {
+    // Runs end one at a time, when the test says so (FakeRunner's gate would end them together).
+    const ends: Array<() => void> = [];
+    const runner: Runner = {
+      run: (inputs) => new Promise<Tensor[]>((resolve) => ends.push(() => resolve([{ ...inputs[0]!, name: 'y' }]))),
+      close: async () => {},
+    };
+    const time = clock();
+    const s = new Scheduler({ runners: [runner], maxBatchSize: 8, maxQueueSize: 100, now: time.now, pipelineDepth: 2, deepPipeline: DEEP });
+    // Two runs handed over at t=0; the first ends at 0.9 ms, the second at 1.8 ms: each ran 0.9 ms
+    // (fast), though the second was in flight for 1.8 ms (which would tip the average over 1 ms).
+    const a = s.submit(request([[1]]));
+    const b = s.submit(request([[2]]));
+    await until(() => ends.length === 2, 'both runs handed over');
+    time.set(0.9);
+    ends[0]!();
+    await a;
+    await sleep(1);
+    time.set(1.8);
+    ends[1]!();
+    await b;
+    await sleep(1);
+    assert.equal(s.pipelineDepth, 4, 'runs of 0.9 ms are fast');
+  });
+
+  test('dynamic batching keeps the base depth however fast the runs are: requests wait in the queue to be merged', async () => {
+    const runner = new FakeRunner();
+    const { s } = scheduler({ runners: [runner], pipelineDepth: 2, deepPipeline: DEEP, dynamicBatching: { maxQueueDelayMs: 0, preferredBatchSizes: [] } });
+    await s.submit(request([[0]]));
+    await sleep(1);
+    assert.equal(s.pipelineDepth, 2);
+  });
+
   test('at the default depth of 1 an instance has one run at a time', async () => {
     const runner = new FakeRunner();
     const { s } = scheduler({ runners: [runner] });
