@@ -247,13 +247,21 @@ async function benchFloor(model: BenchModel): Promise<void> {
   }
 }
 
-async function benchHttp(worker: RunningProcess, prober: Prober, model: BenchModel, mode: Exclude<Mode, 'raw' | 'floor'>): Promise<void> {
+/**
+ * The given modes against one worker, taken in turn at each concurrency ((b) then (c) at c=1, then
+ * at c=16, ...), so the two cells of a (c)/(b) ratio are measured back to back rather than minutes apart.
+ */
+async function benchHttp(worker: RunningProcess, prober: Prober, model: BenchModel, modes: ReadonlyArray<Exclude<Mode, 'raw' | 'floor'>>): Promise<void> {
   const url = `${worker.url}/v2/models/${model.name}/infer`;
-  const request = requestFor(model, mode !== 'json');
-  const responseBytes = await checkOnce(url, request, mode !== 'json');
-  payloads.set(`${model.name} ${mode === 'json' ? 'JSON' : 'binary'}`, { request: request.body.length, response: responseBytes });
+  const requests = new Map<Mode, PreparedRequest>();
+  for (const mode of modes) {
+    const request = requestFor(model, mode !== 'json');
+    const responseBytes = await checkOnce(url, request, mode !== 'json');
+    payloads.set(`${model.name} ${mode === 'json' ? 'JSON' : 'binary'}`, { request: request.body.length, response: responseBytes });
+    requests.set(mode, request);
+  }
   for (const concurrency of CONCURRENCY) {
-    record(await quietest(() => httpCell(worker, prober, model, mode, concurrency, url, request)));
+    for (const mode of modes) record(await quietest(() => httpCell(worker, prober, model, mode, concurrency, url, requests.get(mode)!)));
   }
 }
 
@@ -421,6 +429,7 @@ const METHOD = [
   '    connections, one batch-1 request each. (b) JSON tensors in and out; (c) binary tensor extension in',
   '    (binary_data_size) and out (binary_data_output); (d) as (c) against a worker with dynamic batching.',
   `    Model configs: (b)/(c) ${JSON.stringify(PLAIN_CONFIG)}; (d) ${JSON.stringify(BATCHING_CONFIG)}.`,
+  '    (b) and (c) share one worker and alternate at each concurrency, so a (c)/(b) ratio\'s two cells run back to back.',
   'inf/s: successful inferences per second in the window; p50/p99: per-request latency (client side, µs resolution).',
   'CPU/inf: CPU time (user+sys, all threads) per inference of the serving process: the worker via /proc/<pid>/stat,',
   '    for (a) the bench process itself (process.cpuUsage). client CPU/inf: the load generator (bench process).',
@@ -617,8 +626,7 @@ async function main(): Promise<void> {
       await withWorker('plain', PLAIN_CONFIG, async (worker) => {
         idle = await idleLiveness(worker, prober);
         for (const model of MODELS) {
-          if (MODES.includes('json')) await benchHttp(worker, prober, model, 'json');
-          if (MODES.includes('binary')) await benchHttp(worker, prober, model, 'binary');
+          await benchHttp(worker, prober, model, (['json', 'binary'] as const).filter((m) => MODES.includes(m)));
         }
         if (MODES.includes('raw') && MODES.includes('binary')) await benchPaired(worker, prober);
       });
@@ -626,7 +634,7 @@ async function main(): Promise<void> {
     if (MODES.includes('floor')) for (const model of MODELS) await benchFloor(model);
     if (MODES.includes('batch')) {
       await withWorker('batching', BATCHING_CONFIG, async (worker) => {
-        for (const model of MODELS) await benchHttp(worker, prober, model, 'batch');
+        for (const model of MODELS) await benchHttp(worker, prober, model, ['batch']);
       });
     }
   } finally {
