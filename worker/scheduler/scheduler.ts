@@ -98,7 +98,6 @@ export class Scheduler {
   #runMs = Number.NaN;
   readonly #batching: boolean;
   #queue: Entry[] = [];
-  #running = 0;
   #delayTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #drainWaiters: Array<() => void> = [];
@@ -134,7 +133,9 @@ export class Scheduler {
   }
 
   get running(): number {
-    return this.#running;
+    let running = 0;
+    for (const handed of this.#handed) running += handed;
+    return running;
   }
 
   submit(request: ScheduledRequest): Promise<Tensor[]> {
@@ -145,12 +146,11 @@ export class Scheduler {
     const now = this.#options.now();
     if (request.deadline <= now) return Promise.reject(deadlineError());
     if (request.signal?.aborted) return Promise.reject(new InfergateError('WK_ERR_DEADLINE_EXCEEDED', 'the client went away'));
-    const batching = this.#batching;
     return new Promise<Tensor[]>((resolve, reject) => {
       const entry: Entry = {
         request,
         rows: this.#options.maxBatchSize > 0 ? request.inputs[0]?.shape[0] ?? 1 : 1,
-        signature: batching ? batchSignature(request.inputs, request.outputNames) : '',
+        signature: this.#batching ? batchSignature(request.inputs, request.outputNames) : '',
         enqueuedAt: now,
         queued: true,
         settled: false,
@@ -173,7 +173,7 @@ export class Scheduler {
   /** Stops taking requests and resolves once everything queued or running has settled. */
   drain(): Promise<void> {
     this.#closed = true;
-    if (this.#queue.length === 0 && this.#running === 0) return Promise.resolve();
+    if (this.#queue.length === 0 && this.running === 0) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
@@ -204,7 +204,7 @@ export class Scheduler {
   }
 
   #maybeDrained(): void {
-    if (this.#closed && this.#queue.length === 0 && this.#running === 0) {
+    if (this.#closed && this.#queue.length === 0 && this.running === 0) {
       for (const resolve of this.#drainWaiters.splice(0)) resolve();
     }
   }
@@ -254,29 +254,31 @@ export class Scheduler {
 
   async #dispatch(index: number, batch: Entry[]): Promise<void> {
     const runner = this.#runners[index]!;
-    this.#running++;
     const started = this.#options.now();
     for (const entry of batch) this.#options.observer?.queueTime?.(started - entry.enqueuedAt);
+    const live = batch.filter((e) => !e.settled);
     try {
-      if (batch.length === 1) {
-        if (!batch[0]!.settled) await this.#runAlone(runner, batch[0]!);
-      } else {
-        const live = batch.filter((e) => !e.settled);
-        if (live.length > 0) await this.#runMerged(runner, live);
-      }
+      if (live.length === 1) await this.#runAlone(runner, live[0]!);
+      else if (live.length > 1) await this.#runMerged(runner, live);
     } finally {
       const ended = this.#options.now();
       this.#options.observer?.computeTime?.(ended - started);
-      // Runs of one runner end in the order they were handed over: one handed over while another
-      // was still going could only start when that one ended.
-      const ran = ended - Math.max(started, this.#lastEnded[index]!);
-      this.#lastEnded[index] = ended;
-      this.#runMs = Number.isNaN(this.#runMs) ? ran : this.#runMs + RUN_TIME_WEIGHT * (ran - this.#runMs);
-      this.#running--;
+      // A batch whose requests had all gone ran nothing: it says nothing about the model's speed.
+      if (live.length > 0) this.#recordRun(index, started, ended);
       this.#handed[index]!--;
       this.#maybeDrained();
       if (this.#queue.length > 0) this.#pump();
     }
+  }
+
+  /**
+   * Runs of one runner end in the order they were handed over: one handed over while another was
+   * still going could only start when that one ended, so that is when its own time begins.
+   */
+  #recordRun(index: number, handedAt: number, ended: number): void {
+    const ran = ended - Math.max(handedAt, this.#lastEnded[index]!);
+    this.#lastEnded[index] = ended;
+    this.#runMs = Number.isNaN(this.#runMs) ? ran : this.#runMs + RUN_TIME_WEIGHT * (ran - this.#runMs);
   }
 
   /** The common case without dynamic batching: one request, one run, nothing to merge or split. */
