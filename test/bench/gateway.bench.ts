@@ -36,6 +36,7 @@
  *   BENCH_NGINX             nginx binary (/usr/sbin/nginx); the NGINX rows are skipped when it is missing
  *   BENCH_NGINX_KEEPALIVE   NGINX upstream `keepalive` (64)
  *   BENCH_KEY_ROWS / BENCH_FLOOR_ROWS  0 leaves out the "API key" gateway rows / the node:http+http-proxy floor rows
+ *   BENCH_LOADGEN           wrk or autocannon (default: wrk when installed, else autocannon)
  *   BENCH_OUT               JSON output (bench/gateway.raw.json)
  *   BENCH_GATEWAY_PROF      directory: run every gateway (and the floor proxy) with --cpu-prof there and
  *                           record the measured windows; summarize with `tsx test/bench/profile-summary.ts <dir>`
@@ -50,7 +51,8 @@ import { cpuClockOf, cpuClockOfAll, type CpuClock } from './lib/cpu.ts';
 import { countLines, startGatewayProcess, type GatewayAuth, type GatewayProcess, type GatewayStartOptions } from './lib/gateway-process.ts';
 import { startRedis, type RedisFixture } from '../helpers/redis.ts';
 import { pidsNamed } from './lib/cpu.ts';
-import { httpLoad, type CellResult } from './lib/load.ts';
+import { httpLoad, preferredGenerator, type CellResult } from './lib/load.ts';
+import { WRK_BIN } from './lib/wrk.ts';
 import { describeMachine, machineInfo, packageVersions, sourceState, probeMachine } from './lib/machine.ts';
 import { nginxAvailable, nginxVersion, NGINX_BIN, startNginx, type NginxProcess } from './lib/nginx.ts';
 import { backgroundLoad, isNoisy, quietest, type RetryPolicy } from './lib/noise.ts';
@@ -78,6 +80,8 @@ const HETERO_WARMUP_MS = Math.max(WARMUP_MS, 2000);
 /** Unmeasured load on a freshly started proxy before its first cell, so its JIT has settled. */
 const PREWARM_MS = Number(env.BENCH_PREWARM_MS ?? 5000);
 const MODEL_CONCURRENCY = [1, 16];
+/** The measured cells' load generator; wrk's windows are whole seconds (see lib/wrk.ts). */
+const LOADGEN = preferredGenerator();
 /**
  * Variant label of the proxy-overhead rows measured with an API key. The strategy rows run without
  * authentication (--allow-anonymous): issue 3's target is for balancing, breakers, metrics and the
@@ -209,6 +213,7 @@ async function measureCell(meta: Omit<Cell, 'result' | 'proxyCpuUs' | 'upstreamC
       body: target.request.body,
       warmupMs,
       durationMs: DURATION_MS,
+      generator: LOADGEN,
       // The proxy is the "server" whose CPU is measured; with no proxy, the upstreams are.
       serverCpu: target.proxyCpu ?? target.upstreamCpu,
       ...(target.proxyCpu ? { accountedCpu: side ? () => target.upstreamCpu() + side() : target.upstreamCpu } : {}),
@@ -678,9 +683,9 @@ const VERSIONS = packageVersions(['express', 'http-proxy', 'opossum', 'prom-clie
 
 function method(): string[] {
   return [
-    `Closed loop (autocannon in the bench process, c keep-alive connections, one request each): ${WARMUP_MS} ms warm-up`,
-    `    (${HETERO_WARMUP_MS} ms for the heterogeneous cells), then a ${DURATION_MS} ms measured window per cell; every`,
-    `    proxy process gets ${PREWARM_MS} ms of unmeasured load at c=16 after it starts (JIT warm-up).`,
+    `Closed loop (${LOADGEN === 'wrk' ? `wrk, ${WRK_BIN}, one thread` : 'autocannon in the bench process; wrk is not installed'}; c keep-alive connections, one request each):`,
+    `    ${WARMUP_MS} ms warm-up (${HETERO_WARMUP_MS} ms for the heterogeneous cells), then a ${DURATION_MS} ms measured window per cell${LOADGEN === 'wrk' ? ' (wrk: both rounded to whole seconds)' : ''};`,
+    `    every proxy process gets ${PREWARM_MS} ms of unmeasured load at c=16 (autocannon) after it starts (JIT warm-up).`,
     'Upstreams: test/bench/lib/bench-upstream-server.ts, one node:http process each: reads the body, answers POST',
     `    /v2/models/echo/infer with a fixed ${answerBytes} B V2 JSON body, and answers the gateway's readiness, index and metadata calls.`,
     `1. Proxy overhead: 2 upstreams answering at once; request ${TINY_REQUEST.body.length} B JSON. "direct" goes to one upstream;`,
@@ -918,7 +923,7 @@ async function writeJson(): Promise<void> {
     nginxConfig: nginxConfText || null,
     method: method(),
     backgroundCores: background,
-    settings: { warmupMs: WARMUP_MS, heteroWarmupMs: HETERO_WARMUP_MS, prewarmMs: PREWARM_MS, durationMs: DURATION_MS, concurrency: CONCURRENCY, heteroConcurrency: HETERO_CONCURRENCY, fastMs: FAST_MS, slowMs: SLOW_MS, strategies: STRATEGIES, authConcurrency: AUTH_CONCURRENCY, parts: PARTS },
+    settings: { loadGenerator: LOADGEN, warmupMs: WARMUP_MS, heteroWarmupMs: HETERO_WARMUP_MS, prewarmMs: PREWARM_MS, durationMs: DURATION_MS, concurrency: CONCURRENCY, heteroConcurrency: HETERO_CONCURRENCY, fastMs: FAST_MS, slowMs: SLOW_MS, strategies: STRATEGIES, authConcurrency: AUTH_CONCURRENCY, parts: PARTS },
     cells,
     nginxPairs,
     targets: targetRows(),

@@ -21,6 +21,7 @@
  *   BENCH_OUT          where the JSON goes (default <repo>/bench/worker.raw.json)
  *   BENCH_ONLY_MODELS  comma-separated subset of iris,cifar10 (for exploring; ratios need all modes)
  *   BENCH_MODES        comma-separated subset of raw,json,binary,batch; add floor for a bare node:http reference
+ *   BENCH_LOADGEN      wrk or autocannon (default: wrk when installed, else autocannon)
  *   BENCH_PAIRED_ROUNDS  rounds of (a) then (c) back to back for the judged (c)/(a) cell (default 3; 0 = judge the main cells)
  *   BENCH_WORKER_PROF  directory: run the worker with --cpu-prof there (main and session threads);
  *                      summarize with `tsx test/bench/profile-summary.ts <dir>`
@@ -33,7 +34,8 @@ import { SERVER_NODE_FLAGS } from '../../shared/cli/node-flags.ts';
 import { DEMO_MODELS, REPO_ROOT, type RunningProcess } from '../helpers/processes.ts';
 import { cpuClockOf, systemCpu, threadCpuMs, threadUse, type ThreadSample, type ThreadUse } from './lib/cpu.ts';
 import { startFloorServer } from './lib/http-floor.ts';
-import { httpLoad, inProcessLoad, type CellResult } from './lib/load.ts';
+import { httpLoad, inProcessLoad, preferredGenerator, type CellResult } from './lib/load.ts';
+import { WRK_BIN } from './lib/wrk.ts';
 import { describeMachine, machineInfo, probeMachine } from './lib/machine.ts';
 import { startWorkerWithNodeArgs, type ProfileWindow } from './lib/profiled-worker.ts';
 import { createProber, type ProbeResult, type Prober } from './lib/probe.ts';
@@ -103,6 +105,11 @@ const cells: Cell[] = [];
 /** Body sizes per "<model> <encoding>", bytes. */
 const payloads = new Map<string, { request: number; response: number }>();
 const PROFILE_DIR = env.BENCH_WORKER_PROF;
+/**
+ * The load generator of (b)-(d): wrk when installed. On a 2-core machine it shares the cores with the
+ * worker, and wrk (C) costs several times less CPU per request than autocannon (Node).
+ */
+const LOADGEN = preferredGenerator();
 /** Node flags of the worker: those it is deployed with (shared/cli/node-flags.ts) unless BENCH_WORKER_NODE_FLAGS says otherwise ("" = none). */
 const WORKER_NODE_FLAGS = env.BENCH_WORKER_NODE_FLAGS === undefined ? SERVER_NODE_FLAGS : env.BENCH_WORKER_NODE_FLAGS.split(' ').filter(Boolean);
 /** Measured windows of profiled workers, for profile-summary.ts. */
@@ -230,6 +237,7 @@ async function benchFloor(model: BenchModel): Promise<void> {
             warmupMs: WARMUP_MS,
             durationMs: DURATION_MS,
             serverCpu: cpuClockOf(pid),
+            generator: LOADGEN,
             beforeWindow: () => {
               threadsBefore = threadCpuMs(pid);
               from = performance.now();
@@ -292,6 +300,7 @@ async function httpCell(
     warmupMs: WARMUP_MS,
     durationMs: DURATION_MS,
     serverCpu: cpuClockOf(pid),
+    generator: LOADGEN,
     beforeWindow: async () => {
       before = await scrapeScheduler(worker.url, model.name);
       if (probe) await prober.start(`${worker.url}/v2/health/live`);
@@ -421,18 +430,23 @@ function ratios(): RatioRow[] {
   return rows;
 }
 
+const LOADGEN_TEXT =
+  LOADGEN === 'wrk'
+    ? `wrk (${WRK_BIN}, one thread) as the load generator`
+    : `autocannon in the bench process as the load generator${env.BENCH_LOADGEN === 'autocannon' ? '' : ' (wrk not installed; Debian: apt-get install -y wrk)'}`;
+
 const METHOD = [
   `Closed loop: at concurrency c, c requests are always outstanding; ${WARMUP_MS} ms warm-up, then a ${DURATION_MS} ms measured window per cell.`,
   '(a) onnxruntime-node session.run in the bench process, one session, intraOpNumThreads 1, interOpNumThreads 1, sequential;',
   '    c runs outstanding (session.run is synchronous on the JS thread, so they serialize), batch-1 input reused.',
-  `(b)-(d) the worker as a separate process (node ${WORKER_NODE_FLAGS.join(' ') || '(no flags)'} shared/cli/bin.js worker, as deployed), autocannon in the bench process, c keep-alive`,
+  `(b)-(d) the worker as a separate process (node ${WORKER_NODE_FLAGS.join(' ') || '(no flags)'} shared/cli/bin.js worker, as deployed), ${LOADGEN_TEXT}, c keep-alive`,
   '    connections, one batch-1 request each. (b) JSON tensors in and out; (c) binary tensor extension in',
   '    (binary_data_size) and out (binary_data_output); (d) as (c) against a worker with dynamic batching.',
   `    Model configs: (b)/(c) ${JSON.stringify(PLAIN_CONFIG)}; (d) ${JSON.stringify(BATCHING_CONFIG)}.`,
   '    (b) and (c) share one worker and alternate at each concurrency, so a (c)/(b) ratio\'s two cells run back to back.',
   'inf/s: successful inferences per second in the window; p50/p99: per-request latency (client side, µs resolution).',
   'CPU/inf: CPU time (user+sys, all threads) per inference of the serving process: the worker via /proc/<pid>/stat,',
-  '    for (a) the bench process itself (process.cpuUsage). client CPU/inf: the load generator (bench process).',
+  '    for (a) the bench process itself (process.cpuUsage). client CPU/inf: the load generator.',
   'other cores: CPU busy machine-wide during the window minus worker and bench process (other processes, the probe, the kernel).',
   `Paired rounds: the judged (c)/(a) cell (${JUDGED_VS_RAW.model}, c=${JUDGED_VS_RAW.concurrency}) is measured again ${PAIRED_ROUNDS} times as (a) then (c) back to back`,
   '    (BENCH_PAIRED_ROUNDS), and judged on the median of the rounds\' ratios: the main-table cells are minutes apart,',
@@ -440,7 +454,7 @@ const METHOD = [
   `A cell during which something else kept > ${NOISY_CORES} cores busy is rerun (at most twice; ${Number(env.BENCH_RETRIES ?? 6)} reruns per run), the quietest attempt kept.`,
   "Worker internals: the worker's own /metrics counters and its per-thread CPU (/proc/<pid>/task/*/schedstat) over the same window.",
   `Liveness: GET /v2/health/live on a fresh connection every 10 ms from a separate process, during (c) and (d) at c=${SATURATED}.`,
-  'Caveat: load generator, worker and probe share this machine; with few cores autocannon competes with the worker for CPU,',
+  `Caveat: load generator, worker and probe share this machine; with few cores ${LOADGEN} competes with the worker for CPU,`,
   '    so (b)-(d) are lower bounds on what a worker with its own cores would do. (a) has no HTTP client to pay for.',
 ];
 
@@ -590,7 +604,7 @@ async function writeJson(idle: ProbeResult | undefined): Promise<void> {
     machine: machineInfo(),
     method: METHOD,
     backgroundCores: background,
-    settings: { warmupMs: WARMUP_MS, durationMs: DURATION_MS, concurrency: CONCURRENCY, plainConfig: PLAIN_CONFIG, batchingConfig: BATCHING_CONFIG, models: MODELS },
+    settings: { warmupMs: WARMUP_MS, durationMs: DURATION_MS, loadGenerator: LOADGEN, concurrency: CONCURRENCY, plainConfig: PLAIN_CONFIG, batchingConfig: BATCHING_CONFIG, models: MODELS },
     cells,
     ratios: ratios(),
     pairedRounds,

@@ -4,7 +4,8 @@
  * both ends of that window. Closed loop: `concurrency` requests are always outstanding, a new one
  * leaves as soon as one returns, so throughput is what the server sustains at that concurrency.
  *
- * - httpLoad: autocannon, in this process, `connections` keep-alive connections, one request each.
+ * - httpLoad: `connections` keep-alive connections, one request each; autocannon in this process, or
+ *   wrk (a child process, see wrk.ts) when the caller asks for it.
  * - inProcessLoad: an async function (e.g. an onnxruntime `session.run`) called `concurrency` at a time.
  * - openLoopLoad: open loop — requests leave at a fixed rate whatever the answers do (below).
  */
@@ -13,6 +14,7 @@ import { Agent, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { selfCpuMs, systemCpu, type CpuClock } from './cpu.ts';
 import { LatencyRecorder, type LatencySummary } from './latency.ts';
+import { exitedChildrenCpuMs, runWrk, wrkAvailable } from './wrk.ts';
 
 export interface WindowOptions {
   warmupMs: number;
@@ -114,11 +116,27 @@ export interface HttpLoadOptions extends WindowOptions {
   body?: string | Buffer;
   /** CPU clock of the server process (see cpu.ts cpuClockOf). */
   serverCpu?: CpuClock;
-  /** Every answer, measured or not: status (0 for a transport error), latency, and when it arrived (performance.now()). */
+  /** Every answer, measured or not: status (0 for a transport error), latency, and when it arrived (performance.now()). Autocannon only. */
   onResponse?: (status: number, latencyMs: number, atMs: number) => void;
+  /** Default autocannon. */
+  generator?: LoadGenerator;
+}
+
+export type LoadGenerator = 'autocannon' | 'wrk';
+
+/** BENCH_LOADGEN when set, else wrk when it is installed, else autocannon. */
+export function preferredGenerator(): LoadGenerator {
+  const asked = process.env.BENCH_LOADGEN;
+  if (asked === 'wrk' || asked === 'autocannon') return asked;
+  if (asked !== undefined && asked !== '') throw new Error(`BENCH_LOADGEN must be wrk or autocannon, not ${JSON.stringify(asked)}`);
+  return wrkAvailable() ? 'wrk' : 'autocannon';
 }
 
 export async function httpLoad(options: HttpLoadOptions): Promise<CellResult> {
+  if (options.generator === 'wrk') {
+    if (options.onResponse !== undefined) throw new Error('httpLoad: onResponse needs autocannon');
+    return wrkLoad(options);
+  }
   const window: Window = { recording: false, latency: new LatencyRecorder(), completed: 0, errors: 0 };
   const instance = autocannon({
     url: options.url,
@@ -146,6 +164,44 @@ export async function httpLoad(options: HttpLoadOptions): Promise<CellResult> {
     instance.stop();
     await finished;
   }
+}
+
+/**
+ * The same window discipline with wrk: an unmeasured run for the warm-up, then a measured run whose
+ * length is the window (both in whole seconds), CPU clocks read around it. Its own CPU (the client's)
+ * is read from this process's exited-children time once wrk has been waited for.
+ */
+async function wrkLoad(options: HttpLoadOptions): Promise<CellResult> {
+  const request = { url: options.url, connections: options.connections, method: options.method ?? 'GET', headers: options.headers ?? {}, ...(options.body !== undefined ? { body: options.body } : {}) };
+  if (options.warmupMs > 0) await runWrk(request, Math.ceil(options.warmupMs / 1000));
+  await options.beforeWindow?.();
+  const server0 = options.serverCpu?.() ?? 0;
+  const accounted0 = options.accountedCpu?.() ?? 0;
+  const client0 = exitedChildrenCpuMs();
+  const system0 = systemCpu();
+  const run = await runWrk(request, options.durationMs / 1000);
+  const server1 = options.serverCpu?.() ?? 0;
+  const accounted1 = options.accountedCpu?.() ?? 0;
+  const client1 = exitedChildrenCpuMs();
+  const system1 = systemCpu();
+  await options.afterWindow?.();
+  const completed = run.responses - run.statusErrors;
+  const serverMs = server1 - server0;
+  const clientMs = client1 - client0;
+  const accountedMs = accounted1 - accounted0;
+  const perOp = (cpuMs: number): number => (completed > 0 ? cpuMs / completed : Number.NaN);
+  return {
+    completed,
+    errors: run.statusErrors + run.transportErrors,
+    seconds: run.seconds,
+    perSecond: completed / run.seconds,
+    latency: { count: completed, p50Ms: run.p50Ms, p99Ms: run.p99Ms, maxMs: run.maxMs, meanMs: run.meanMs },
+    serverCpuMsPerOp: perOp(options.serverCpu ? serverMs : Number.NaN),
+    clientCpuMsPerOp: perOp(clientMs),
+    otherCores: Math.max(0, system1.busyMs - system0.busyMs - serverMs - clientMs - accountedMs) / 1000 / run.seconds,
+    accountedCores: accountedMs / 1000 / run.seconds,
+    stealCores: (system1.stealMs - system0.stealMs) / 1000 / run.seconds,
+  };
 }
 
 export interface InProcessLoadOptions extends WindowOptions {
