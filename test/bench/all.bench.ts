@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/processes.ts';
 import { describeMachine, machineInfo, packageVersions, sourceState, probeMachine } from './lib/machine.ts';
 import { nginxAvailable, nginxVersion } from './lib/nginx.ts';
+import { wrkVersion } from './lib/wrk.ts';
 import { backgroundLoad } from './lib/noise.ts';
 import { chartsFor, renderReport, type Runs, type ScenarioRun } from './lib/report.ts';
 
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
     quick: QUICK,
     machine: describeMachine(machineInfo()),
     source: sourceState(),
-    versions: { nginx: runs.gateway?.raw?.nginx ?? (nginxAvailable() ? nginxVersion() : 'not installed'), redis: runs.gateway?.raw?.redis ?? redisVersion(), ...packages },
+    versions: { nginx: runs.gateway?.raw?.nginx ?? (nginxAvailable() ? nginxVersion() : 'not installed'), redis: runs.gateway?.raw?.redis ?? redisVersion(), wrk: wrkVersion(), ...packages },
     runs,
     charts,
     totalSeconds: (performance.now() - started) / 1000,

@@ -17,13 +17,13 @@ interface ResultLike {
   latency: LatencyLike;
 }
 export interface WorkerRaw {
-  settings?: { warmupMs?: number; durationMs?: number };
+  settings?: { warmupMs?: number; durationMs?: number; loadGenerator?: string };
   cells: Array<{ mode: string; model: string; concurrency: number; result: ResultLike; liveness?: { p99Ms: number; failures: number; count: number } }>;
   ratios: Array<{ name: string; model: string; concurrency: number; value: number; detail?: string; target?: number; pass?: boolean }>;
   liveness?: { targetP99Ms: number };
 }
 export interface GatewayRaw {
-  settings?: { warmupMs?: number; durationMs?: number; prewarmMs?: number; heteroWarmupMs?: number };
+  settings?: { warmupMs?: number; durationMs?: number; prewarmMs?: number; heteroWarmupMs?: number; loadGenerator?: string };
   nginx?: string | null;
   redis?: string | null;
   packages?: Record<string, string>;
@@ -256,12 +256,13 @@ function methodLines(input: ReportInput): string[] {
   const s = runs.scaling?.raw?.settings;
   const o = runs.overload?.raw?.settings;
   const lines = [
-    '- Every throughput cell is a closed loop: autocannon in the benchmark process keeps *c* requests outstanding on *c* keep-alive connections; each cell has an unmeasured warm-up, then a measured window in which every answer is counted and timed (µs resolution).',
+    '- Every throughput cell is a closed loop: the load generator keeps *c* requests outstanding on *c* keep-alive connections; each cell has an unmeasured warm-up, then a measured window in which every answer is counted and timed (µs resolution). The load generator is wrk (one thread) where the worker and gateway benchmarks name it below, else autocannon in the benchmark process.',
     '- Results are ratios against baselines measured in the same run: raw onnxruntime-node in-process and the worker directly (worker benchmark); direct-to-upstream, a bare node:http + http-proxy floor and NGINX (gateway benchmark, NGINX when installed); no authentication (auth variants); the workers\' nominal capacity (scaling); the unloaded p99 (overload).',
     '- CPU per request is utime + stime of the process from /proc/<pid>/stat over the window ÷ requests completed; "other cores" is the machine\'s busy CPU minus the benchmark\'s own processes. A cell with more than 0.25 other cores busy is rerun (a bounded number of times) and the quietest attempt kept; cells still noisy are listed as WARNING in their section.',
   ];
-  if (w) lines.push(`- Worker benchmark: ${w.warmupMs} ms warm-up + ${w.durationMs} ms per cell.`);
-  if (g) lines.push(`- Gateway benchmark: ${g.prewarmMs ?? '?'} ms prewarm per proxy process, ${g.warmupMs} ms warm-up (${g.heteroWarmupMs ?? '?'} ms for the slow-worker cells) + ${g.durationMs} ms per cell.`);
+  const generator = (name: string | undefined): string => (name === 'wrk' ? ', wrk (whole seconds)' : ', autocannon');
+  if (w) lines.push(`- Worker benchmark: ${w.warmupMs} ms warm-up + ${w.durationMs} ms per cell${generator(w.loadGenerator)}.`);
+  if (g) lines.push(`- Gateway benchmark: ${g.prewarmMs ?? '?'} ms prewarm per proxy process, ${g.warmupMs} ms warm-up (${g.heteroWarmupMs ?? '?'} ms for the slow-worker cells) + ${g.durationMs} ms per cell${generator(g.loadGenerator)}.`);
   if (s) lines.push(`- Scaling: gateway pinned to CPU 0, workers and load generator to CPU 1 (taskset)${runs.scaling?.raw?.pinned === false ? ' — NOT pinned in this run' : ''}; ${s.warmupMs} ms warm-up + ${s.durationMs} ms per cell, ${s.delayMs} ms simulated workers, c=${s.concurrency}.`);
   if (o) lines.push(`- Overload: ${o.unloadedMs} ms unloaded, then ${o.factor}x capacity for ${o.overloadMs} ms (open loop: evenly spaced arrivals whatever the answers do, latency from when each request was due), then ${o.recoveryMs} ms of unloaded load to time the recovery.`);
   lines.push('- Each section below holds the benchmark\'s own text report, with its exact method and every knob it ran with; docs/performance.md explains the figures.');

@@ -5,7 +5,7 @@
  * cheaper one leaves more of them to that process. A Lua script sets the request and prints wrk's
  * own summary as one JSON line when the run ends.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,13 @@ export const WRK_BIN = process.env.BENCH_WRK ?? '/usr/bin/wrk';
 
 export function wrkAvailable(): boolean {
   return existsSync(WRK_BIN);
+}
+
+/** "4.1.0" from `wrk -v` (which exits 1 after printing it), or "not installed". */
+export function wrkVersion(): string {
+  if (!wrkAvailable()) return 'not installed';
+  const result = spawnSync(WRK_BIN, ['-v'], { encoding: 'utf8' });
+  return /wrk (?:debian\/)?(\S+)/.exec(result.stdout ?? '')?.[1] ?? 'unknown';
 }
 
 export interface WrkRequest {
