@@ -107,7 +107,7 @@ const payloads = new Map<string, { request: number; response: number }>();
 const PROFILE_DIR = env.BENCH_WORKER_PROF;
 /**
  * The load generator of (b)-(d): wrk when installed. On a 2-core machine it shares the cores with the
- * worker, and wrk (C) costs several times less CPU per request than autocannon (Node).
+ * worker, and wrk (C) costs about half the CPU per request that autocannon (Node) does.
  */
 const LOADGEN = preferredGenerator();
 /** Node flags of the worker: those it is deployed with (shared/cli/node-flags.ts) unless BENCH_WORKER_NODE_FLAGS says otherwise ("" = none). */

@@ -12,7 +12,7 @@
 import autocannon from 'autocannon';
 import { Agent, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { selfCpuMs, systemCpu, type CpuClock } from './cpu.ts';
+import { selfCpuMs, systemCpu, type CpuClock, type SystemCpu } from './cpu.ts';
 import { LatencyRecorder, type LatencySummary } from './latency.ts';
 import { exitedChildrenCpuMs, runWrk, wrkAvailable } from './wrk.ts';
 
@@ -70,42 +70,57 @@ function countAnswer(window: Window, status: number, latencyMs: number): void {
   }
 }
 
+/** The CPU clocks read at each end of a measured window (ms). */
+interface Clocks {
+  server: number;
+  accounted: number;
+  client: number;
+  system: SystemCpu;
+}
+
+function readClocks(server: CpuClock | undefined, accounted: CpuClock | undefined, client: CpuClock): Clocks {
+  return { server: server?.() ?? 0, accounted: accounted?.() ?? 0, client: client(), system: systemCpu() };
+}
+
+/**
+ * A window's result from what it counted and the clocks at its ends. `server`: 'measured' when a
+ * server clock was read; 'client' when the server is the load's own process (in-process load), so
+ * its CPU is the client's; 'unknown' when neither.
+ */
+function windowResult(counted: { completed: number; errors: number; latency: LatencySummary }, seconds: number, from: Clocks, to: Clocks, server: 'measured' | 'client' | 'unknown'): CellResult {
+  const n = counted.completed;
+  const serverMs = to.server - from.server;
+  const clientMs = to.client - from.client;
+  const accountedMs = to.accounted - from.accounted;
+  const perOp = (cpuMs: number): number => (n > 0 ? cpuMs / n : Number.NaN);
+  return {
+    completed: n,
+    errors: counted.errors,
+    seconds,
+    perSecond: n / seconds,
+    latency: counted.latency,
+    serverCpuMsPerOp: server === 'measured' ? perOp(serverMs) : server === 'client' ? perOp(clientMs) : Number.NaN,
+    clientCpuMsPerOp: server === 'client' ? Number.NaN : perOp(clientMs),
+    otherCores: Math.max(0, to.system.busyMs - from.system.busyMs - serverMs - clientMs - accountedMs) / 1000 / seconds,
+    accountedCores: accountedMs / 1000 / seconds,
+    stealCores: (to.system.stealMs - from.system.stealMs) / 1000 / seconds,
+  };
+}
+
 /** Drives the warm-up / window / teardown sequence; `load` is already running. */
 /** `serverCpu` undefined: the server is this process (in-process load), so its CPU is the client's. */
 async function measure(options: WindowOptions, window: Window, serverCpu: CpuClock | undefined): Promise<CellResult> {
   await sleep(options.warmupMs);
   await options.beforeWindow?.();
-  const server0 = serverCpu?.() ?? 0;
-  const accounted0 = options.accountedCpu?.() ?? 0;
-  const client0 = selfCpuMs();
-  const system0 = systemCpu();
+  const from = readClocks(serverCpu, options.accountedCpu, selfCpuMs);
   const t0 = performance.now();
   window.recording = true;
   await sleep(options.durationMs);
   window.recording = false;
   const seconds = (performance.now() - t0) / 1000;
-  const server1 = serverCpu?.() ?? 0;
-  const accounted1 = options.accountedCpu?.() ?? 0;
-  const client1 = selfCpuMs();
-  const system1 = systemCpu();
+  const to = readClocks(serverCpu, options.accountedCpu, selfCpuMs);
   await options.afterWindow?.();
-  const n = window.completed;
-  const serverMs = server1 - server0;
-  const clientMs = client1 - client0;
-  const accountedMs = accounted1 - accounted0;
-  const perOp = (cpuMs: number): number => (n > 0 ? cpuMs / n : Number.NaN);
-  return {
-    completed: n,
-    errors: window.errors,
-    seconds,
-    perSecond: n / seconds,
-    latency: window.latency.summary(),
-    serverCpuMsPerOp: perOp(serverCpu ? serverMs : clientMs),
-    clientCpuMsPerOp: serverCpu ? perOp(clientMs) : Number.NaN,
-    otherCores: Math.max(0, system1.busyMs - system0.busyMs - serverMs - clientMs - accountedMs) / 1000 / seconds,
-    accountedCores: accountedMs / 1000 / seconds,
-    stealCores: (system1.stealMs - system0.stealMs) / 1000 / seconds,
-  };
+  return windowResult({ completed: window.completed, errors: window.errors, latency: window.latency.summary() }, seconds, from, to, serverCpu ? 'measured' : 'client');
 }
 
 export interface HttpLoadOptions extends WindowOptions {
@@ -175,33 +190,13 @@ async function wrkLoad(options: HttpLoadOptions): Promise<CellResult> {
   const request = { url: options.url, connections: options.connections, method: options.method ?? 'GET', headers: options.headers ?? {}, ...(options.body !== undefined ? { body: options.body } : {}) };
   if (options.warmupMs > 0) await runWrk(request, Math.ceil(options.warmupMs / 1000));
   await options.beforeWindow?.();
-  const server0 = options.serverCpu?.() ?? 0;
-  const accounted0 = options.accountedCpu?.() ?? 0;
-  const client0 = exitedChildrenCpuMs();
-  const system0 = systemCpu();
+  const from = readClocks(options.serverCpu, options.accountedCpu, exitedChildrenCpuMs);
   const run = await runWrk(request, options.durationMs / 1000);
-  const server1 = options.serverCpu?.() ?? 0;
-  const accounted1 = options.accountedCpu?.() ?? 0;
-  const client1 = exitedChildrenCpuMs();
-  const system1 = systemCpu();
+  const to = readClocks(options.serverCpu, options.accountedCpu, exitedChildrenCpuMs);
   await options.afterWindow?.();
   const completed = run.responses - run.statusErrors;
-  const serverMs = server1 - server0;
-  const clientMs = client1 - client0;
-  const accountedMs = accounted1 - accounted0;
-  const perOp = (cpuMs: number): number => (completed > 0 ? cpuMs / completed : Number.NaN);
-  return {
-    completed,
-    errors: run.statusErrors + run.transportErrors,
-    seconds: run.seconds,
-    perSecond: completed / run.seconds,
-    latency: { count: completed, p50Ms: run.p50Ms, p99Ms: run.p99Ms, maxMs: run.maxMs, meanMs: run.meanMs },
-    serverCpuMsPerOp: perOp(options.serverCpu ? serverMs : Number.NaN),
-    clientCpuMsPerOp: perOp(clientMs),
-    otherCores: Math.max(0, system1.busyMs - system0.busyMs - serverMs - clientMs - accountedMs) / 1000 / run.seconds,
-    accountedCores: accountedMs / 1000 / run.seconds,
-    stealCores: (system1.stealMs - system0.stealMs) / 1000 / run.seconds,
-  };
+  const latency = { count: completed, p50Ms: run.p50Ms, p99Ms: run.p99Ms, maxMs: run.maxMs, meanMs: run.meanMs };
+  return windowResult({ completed, errors: run.statusErrors + run.transportErrors, latency }, run.seconds, from, to, options.serverCpu ? 'measured' : 'unknown');
 }
 
 export interface InProcessLoadOptions extends WindowOptions {

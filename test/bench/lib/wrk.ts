@@ -1,6 +1,6 @@
 /**
  * wrk (https://github.com/wg/wrk, Debian package `wrk`) as a closed-loop HTTP load generator: one
- * event-loop thread in C, so it costs the machine several times less CPU per request than autocannon
+ * event-loop thread in C, so it costs the machine about half the CPU per request that autocannon does
  * in Node. On a 2-core machine the load generator shares the cores with the process under test, so a
  * cheaper one leaves more of them to that process. A Lua script sets the request and prints wrk's
  * own summary as one JSON line when the run ends.
