@@ -51,8 +51,7 @@ import { cpuClockOf, cpuClockOfAll, type CpuClock } from './lib/cpu.ts';
 import { countLines, startGatewayProcess, type GatewayAuth, type GatewayProcess, type GatewayStartOptions } from './lib/gateway-process.ts';
 import { startRedis, type RedisFixture } from '../helpers/redis.ts';
 import { pidsNamed } from './lib/cpu.ts';
-import { httpLoad, preferredGenerator, type CellResult } from './lib/load.ts';
-import { WRK_BIN } from './lib/wrk.ts';
+import { describeGenerator, httpLoad, preferredGenerator, type CellResult } from './lib/load.ts';
 import { describeMachine, machineInfo, packageVersions, sourceState, probeMachine } from './lib/machine.ts';
 import { nginxAvailable, nginxVersion, NGINX_BIN, startNginx, type NginxProcess } from './lib/nginx.ts';
 import { backgroundLoad, isNoisy, quietest, type RetryPolicy } from './lib/noise.ts';
@@ -683,8 +682,8 @@ const VERSIONS = packageVersions(['express', 'http-proxy', 'opossum', 'prom-clie
 
 function method(): string[] {
   return [
-    `Closed loop (${LOADGEN === 'wrk' ? `wrk, ${WRK_BIN}, one thread` : 'autocannon in the bench process; wrk is not installed'}; c keep-alive connections, one request each):`,
-    `    ${WARMUP_MS} ms warm-up (${HETERO_WARMUP_MS} ms for the heterogeneous cells), then a ${DURATION_MS} ms measured window per cell${LOADGEN === 'wrk' ? ' (wrk: both rounded to whole seconds)' : ''};`,
+    `Closed loop (load from ${describeGenerator(LOADGEN)}; c keep-alive connections, one request each):`,
+    `    ${WARMUP_MS} ms warm-up (${HETERO_WARMUP_MS} ms for the heterogeneous cells), then a ${DURATION_MS} ms measured window per cell;`,
     `    every proxy process gets ${PREWARM_MS} ms of unmeasured load at c=16 (autocannon) after it starts (JIT warm-up).`,
     'Upstreams: test/bench/lib/bench-upstream-server.ts, one node:http process each: reads the body, answers POST',
     `    /v2/models/echo/infer with a fixed ${answerBytes} B V2 JSON body, and answers the gateway's readiness, index and metadata calls.`,

@@ -34,8 +34,7 @@ import { SERVER_NODE_FLAGS } from '../../shared/cli/node-flags.ts';
 import { DEMO_MODELS, REPO_ROOT, type RunningProcess } from '../helpers/processes.ts';
 import { cpuClockOf, systemCpu, threadCpuMs, threadUse, type ThreadSample, type ThreadUse } from './lib/cpu.ts';
 import { startFloorServer } from './lib/http-floor.ts';
-import { httpLoad, inProcessLoad, preferredGenerator, type CellResult } from './lib/load.ts';
-import { WRK_BIN } from './lib/wrk.ts';
+import { describeGenerator, httpLoad, inProcessLoad, preferredGenerator, type CellResult } from './lib/load.ts';
 import { describeMachine, machineInfo, probeMachine } from './lib/machine.ts';
 import { startWorkerWithNodeArgs, type ProfileWindow } from './lib/profiled-worker.ts';
 import { createProber, type ProbeResult, type Prober } from './lib/probe.ts';
@@ -430,16 +429,12 @@ function ratios(): RatioRow[] {
   return rows;
 }
 
-const LOADGEN_TEXT =
-  LOADGEN === 'wrk'
-    ? `wrk (${WRK_BIN}, one thread) as the load generator`
-    : `autocannon in the bench process as the load generator${env.BENCH_LOADGEN === 'autocannon' ? '' : ' (wrk not installed; Debian: apt-get install -y wrk)'}`;
 
 const METHOD = [
   `Closed loop: at concurrency c, c requests are always outstanding; ${WARMUP_MS} ms warm-up, then a ${DURATION_MS} ms measured window per cell.`,
   '(a) onnxruntime-node session.run in the bench process, one session, intraOpNumThreads 1, interOpNumThreads 1, sequential;',
   '    c runs outstanding (session.run is synchronous on the JS thread, so they serialize), batch-1 input reused.',
-  `(b)-(d) the worker as a separate process (node ${WORKER_NODE_FLAGS.join(' ') || '(no flags)'} shared/cli/bin.js worker, as deployed), ${LOADGEN_TEXT}, c keep-alive`,
+  `(b)-(d) the worker as a separate process (node ${WORKER_NODE_FLAGS.join(' ') || '(no flags)'} shared/cli/bin.js worker, as deployed), load from ${describeGenerator(LOADGEN)}, c keep-alive`,
   '    connections, one batch-1 request each. (b) JSON tensors in and out; (c) binary tensor extension in',
   '    (binary_data_size) and out (binary_data_output); (d) as (c) against a worker with dynamic batching.',
   `    Model configs: (b)/(c) ${JSON.stringify(PLAIN_CONFIG)}; (d) ${JSON.stringify(BATCHING_CONFIG)}.`,

@@ -20,16 +20,35 @@ export function clockTicksPerSecond(): number {
   return ticksPerSecond;
 }
 
+/**
+ * The fields of a /proc stat file after the command name, so index 0 is field 3 (state): ppid is 1,
+ * utime 11, stime 12, cutime 13, cstime 14. The name (field 2) is parenthesised and may hold spaces,
+ * hence the split after the last ')'.
+ */
+function statFields(path: string): string[] {
+  const stat = readFileSync(path, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** Two clock-tick fields of a stat file, summed, in milliseconds. */
+function ticksMs(fields: string[], a: number, b: number, path: string): number {
+  const sum = Number(fields[a]) + Number(fields[b]);
+  if (!Number.isFinite(sum)) throw new Error(`cannot parse ${path}`);
+  return (sum * 1000) / clockTicksPerSecond();
+}
+
 /** utime + stime of process `pid` (all of its threads) in milliseconds; Linux only. */
 export function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) is parenthesised and may hold spaces: split after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields after the name start at field 3 (state), so utime (14) and stime (15) are at 11 and 12.
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`cannot parse /proc/${pid}/stat`);
-  return ((utime + stime) * 1000) / clockTicksPerSecond();
+  const path = `/proc/${pid}/stat`;
+  return ticksMs(statFields(path), 11, 12, path);
+}
+
+/**
+ * CPU (ms) of this process's children that have exited and been waited for (cutime + cstime): a
+ * child's whole CPU once it is gone, e.g. a load generator run as a child process.
+ */
+export function exitedChildrenCpuMs(): number {
+  return ticksMs(statFields('/proc/self/stat'), 13, 14, '/proc/self/stat');
 }
 
 /** This process's user + system CPU time in milliseconds, all threads. */
@@ -92,9 +111,8 @@ export function threadCpuMs(pid: number): Map<number, ThreadSample> {
         out.set(Number(tid), { cpuMs: sched[0]! / 1e6, waitMs: sched[1]! / 1e6 });
         continue;
       }
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), { cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond(), waitMs: Number.NaN });
+      const path = `/proc/${pid}/task/${tid}/stat`;
+      out.set(Number(tid), { cpuMs: ticksMs(statFields(path), 11, 12, path), waitMs: Number.NaN });
     } catch {
       // the thread exited between listing and reading
     }
@@ -148,8 +166,7 @@ export function childPids(pid: number): number[] {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const ppid = Number(statFields(`/proc/${entry}/stat`)[1]);
       if (ppid === pid) out.add(Number(entry));
     } catch {
       // exited meanwhile

@@ -12,9 +12,9 @@
 import autocannon from 'autocannon';
 import { Agent, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { selfCpuMs, systemCpu, type CpuClock, type SystemCpu } from './cpu.ts';
+import { exitedChildrenCpuMs, selfCpuMs, systemCpu, type CpuClock, type SystemCpu } from './cpu.ts';
 import { LatencyRecorder, type LatencySummary } from './latency.ts';
-import { exitedChildrenCpuMs, runWrk, wrkAvailable } from './wrk.ts';
+import { runWrk, WRK_BIN, wrkAvailable } from './wrk.ts';
 
 export interface WindowOptions {
   warmupMs: number;
@@ -145,6 +145,13 @@ export function preferredGenerator(): LoadGenerator {
   if (asked === 'wrk' || asked === 'autocannon') return asked;
   if (asked !== undefined && asked !== '') throw new Error(`BENCH_LOADGEN must be wrk or autocannon, not ${JSON.stringify(asked)}`);
   return wrkAvailable() ? 'wrk' : 'autocannon';
+}
+
+/** For a report's method: which load generator ran, and why autocannon when wrk was not asked away. */
+export function describeGenerator(generator: LoadGenerator): string {
+  if (generator === 'wrk') return `wrk (${WRK_BIN}, one thread; windows in whole seconds)`;
+  const why = process.env.BENCH_LOADGEN === 'autocannon' ? '' : ' (wrk is not installed; Debian: apt-get install -y wrk)';
+  return `autocannon in the bench process${why}`;
 }
 
 export async function httpLoad(options: HttpLoadOptions): Promise<CellResult> {

@@ -6,11 +6,10 @@
  * own summary as one JSON line when the run ends.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { clockTicksPerSecond } from './cpu.ts';
 
 export const WRK_BIN = process.env.BENCH_WRK ?? '/usr/bin/wrk';
 
@@ -69,17 +68,6 @@ function script(request: WrkRequest, bodyFile: string | undefined): string {
     'end',
   );
   return `${lines.join('\n')}\n`;
-}
-
-/** CPU (ms) of this process's children that have exited and been waited for: /proc/self/stat cutime + cstime. */
-export function exitedChildrenCpuMs(): number {
-  try {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[13]) + Number(fields[14])) * 1000) / clockTicksPerSecond();
-  } catch {
-    return Number.NaN;
-  }
 }
 
 /**
