@@ -28,7 +28,8 @@ import type { RateLimiter } from './throttle/limiter.ts';
 import { createStrategy } from './balancing/registry.ts';
 import type { BalancingStrategy } from './balancing/strategy.ts';
 import type { GatewayConfig } from './config/schema.ts';
-import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
+import { createGatewayMetrics, UNKNOWN_MODEL_LABEL, type GatewayMetrics } from './metrics.ts';
+import type { RequestContext } from './pipeline/context.ts';
 import { createForwarder } from './pipeline/forward.ts';
 import { allowedInferenceMethods, matchInferenceRoute } from './pipeline/inference-route.ts';
 import { buildInferencePipeline } from './pipeline/pipeline.ts';
@@ -118,7 +119,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
       metrics.retries.inc({ reason });
       logger.info({ request_id: ctx.requestId, worker: ctx.upstream?.id, reason }, 'retrying on another worker');
     },
-    onUpstreamResponse: (_ctx, upstream, _status, ms) => metrics.upstreamDuration.observe({ worker: upstream.id }, ms / 1000),
+    onUpstreamResponse: (_ctx, upstream, _status, ms) => metrics.recordUpstream(upstream.id, ms / 1000),
   });
   const apiKeys = config.auth.apiKeys.enabled && deps.keyStore !== undefined
     ? createApiKeyVerifier(deps.keyStore, { cacheTtlMs: config.auth.apiKeys.cacheTtlMs })
@@ -138,6 +139,10 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
   const adminToken = deps.adminToken ?? config.admin.token;
   const poolStats = new PoolStats({ now });
   const accessLog = accessLoggerOf(logger);
+  // The model label of a request's metrics: a name no worker serves is any string a client made
+  // up, and one label set per made-up name would grow the registry without bound.
+  const modelLabel = (ctx: RequestContext): string =>
+    ctx.upstream !== undefined || pool.knowledgeOf(ctx.route.model, undefined) !== 'unknown-model' ? ctx.route.model : UNKNOWN_MODEL_LABEL;
   const inference = buildInferencePipeline(config, {
     logger,
     now,
@@ -147,8 +152,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     onDone: (ctx, status) => {
       const worker = ctx.upstream?.id ?? 'none';
       if (status === 401 || status === 403) metrics.authFailures.inc({ reason: String(status) });
-      metrics.requests.inc({ model: ctx.route.model, status: String(status), worker });
-      metrics.requestDuration.observe({ model: ctx.route.model }, (now() - ctx.startedAt) / 1000);
+      metrics.recordRequest(modelLabel(ctx), status, worker, (now() - ctx.startedAt) / 1000);
       poolStats.record(ctx.upstream?.id, status, ctx.startedAt);
       accessLog.info({ request_id: ctx.requestId, method: ctx.req.method, path: ctx.req.url, model: ctx.route.model, status, worker, ms: Math.round((now() - ctx.startedAt) * 100) / 100, retries: ctx.retries }, 'request');
     },

@@ -5,7 +5,8 @@
  * ≈ 0.3–0.8 µs per call, six calls per request (docs/performance-worker.md).
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { PlainHistogram } from './plain-histogram.ts';
+import { PlainHistogram } from '../shared/metrics/plain-histogram.ts';
+import { flushInto, type PendingCount } from '../shared/metrics/pending-count.ts';
 import type { SchedulerObserver } from './scheduler/scheduler.ts';
 
 export interface WorkerMetrics {
@@ -19,26 +20,12 @@ export interface WorkerMetrics {
 
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/** Counts kept in a plain field and added to a prom-client counter when it is scraped. */
-interface Pending {
-  labels: Record<string, string>;
-  count: number;
-}
-
-function flushInto(counter: Counter<string>, pending: Iterable<Pending>): void {
-  for (const p of pending) {
-    if (p.count === 0) continue;
-    counter.inc(p.labels, p.count);
-    p.count = 0;
-  }
-}
-
 export function createWorkerMetrics(queueDepthByModel: () => Array<{ model: string; version: string; depth: number }>): WorkerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'infergate_worker_' });
-  const okCounts = new Map<string, Pending>();
-  const runCounts: Pending[] = [];
-  const batchedCounts: Pending[] = [];
+  const okCounts = new Map<string, PendingCount>();
+  const runCounts: PendingCount[] = [];
+  const batchedCounts: PendingCount[] = [];
   const requests = new Counter({
     name: 'infergate_worker_requests_total',
     help: 'Inference requests by model, version and outcome (ok or the error code)',
@@ -116,8 +103,8 @@ export function createWorkerMetrics(queueDepthByModel: () => Array<{ model: stri
     inflight,
     observerFor(model, version) {
       const labels = { model, version };
-      const runs: Pending = { labels, count: 0 };
-      const batched: Pending = { labels, count: 0 };
+      const runs: PendingCount = { labels, count: 0 };
+      const batched: PendingCount = { labels, count: 0 };
       runCounts.push(runs);
       batchedCounts.push(batched);
       const observeBatch = batchSize.child(labels);

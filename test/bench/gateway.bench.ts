@@ -16,6 +16,9 @@
  *   4. auth             part 1's upstreams behind one gateway per way of authenticating: none, API key,
  *                       JWT HS256, JWT RS256, API key + Redis limiter (a redis-server started here);
  *                       concurrency 1, 16, 64, cells interleaved across the variants.
+ *   5. equal rate       NGINX, the floor and the gateway (p2c) at the same fixed request rates (open
+ *                       loop): CPU per request when every proxy does the same work per second, where
+ *                       the closed-loop cells compare each proxy at its own maximum. Information only.
  *
  * Then the targets, with PASS/FAIL: gateway CPU per request <= 4.5x NGINX's without authentication
  * (balancing, breakers, metrics, access log), <= 5x with an API key and the Redis limiter; added p50 latency at
@@ -30,7 +33,8 @@
  *   BENCH_HETERO_CONCURRENCY  heterogeneous scenario's concurrency (24)
  *   BENCH_HETERO_MS         fast,slow service times in ms (2,10)
  *   BENCH_STRATEGIES        subset of the strategies (all six)
- *   BENCH_PARTS             subset of overhead,hetero,model,auth (all)
+ *   BENCH_PARTS             subset of overhead,hetero,model,auth,rate (all)
+ *   BENCH_RATES             the equal-rate part's request rates, per second (1000,4000)
  *   BENCH_AUTH_CONCURRENCY  concurrencies of the auth part (1,16,64)
  *   BENCH_RETRIES           reruns of noisy cells allowed in all (8)
  *   BENCH_NGINX             nginx binary (/usr/sbin/nginx); the NGINX rows are skipped when it is missing
@@ -51,7 +55,7 @@ import { cpuClockOf, cpuClockOfAll, type CpuClock } from './lib/cpu.ts';
 import { countLines, startGatewayProcess, type GatewayAuth, type GatewayProcess, type GatewayStartOptions } from './lib/gateway-process.ts';
 import { startRedis, type RedisFixture } from '../helpers/redis.ts';
 import { pidsNamed } from './lib/cpu.ts';
-import { describeGenerator, httpLoad, preferredGenerator, type CellResult } from './lib/load.ts';
+import { describeGenerator, httpLoad, openLoopLoad, preferredGenerator, type CellResult } from './lib/load.ts';
 import { describeMachine, machineInfo, packageVersions, sourceState, probeMachine } from './lib/machine.ts';
 import { nginxAvailable, nginxVersion, NGINX_BIN, startNginx, type NginxProcess } from './lib/nginx.ts';
 import { backgroundLoad, isNoisy, quietest, type RetryPolicy } from './lib/noise.ts';
@@ -68,7 +72,10 @@ const env = process.env;
 const list = (value: string | undefined, fallback: string): string[] => (value ?? fallback).split(',').map((s) => s.trim()).filter((s) => s !== '');
 const STRATEGIES_ALL = ['round-robin', 'random', 'least-connections', 'p2c', 'peak-ewma', 'weighted-round-robin'] as const;
 const STRATEGIES = STRATEGIES_ALL.filter((s) => list(env.BENCH_STRATEGIES, STRATEGIES_ALL.join(',')).includes(s));
-const PARTS = list(env.BENCH_PARTS, 'overhead,hetero,model,auth');
+const PARTS = list(env.BENCH_PARTS, 'overhead,hetero,model,auth,rate');
+const RATES = list(env.BENCH_RATES, '1000,4000').map(Number);
+/** Connections the open-loop client may open in the equal-rate part (a request due while all are busy waits). */
+const RATE_CONNECTIONS = 64;
 const WARMUP_MS = Number(env.BENCH_WARMUP_MS ?? 750);
 const DURATION_MS = Number(env.BENCH_DURATION_MS ?? 2500);
 const CONCURRENCY = list(env.BENCH_CONCURRENCY, '1,16,64').map(Number);
@@ -121,7 +128,7 @@ const progress = (line: string): void => void process.stderr.write(`[bench] ${li
 // ---------------------------------------------------------------------------------------------
 // Cells
 
-type Part = 'overhead' | 'hetero' | 'model' | 'auth';
+type Part = 'overhead' | 'hetero' | 'model' | 'auth' | 'rate';
 
 interface Cell {
   part: Part;
@@ -131,7 +138,10 @@ interface Cell {
   strategy: string;
   /** Heterogeneous variant ('worker-like' or 'fixed-delay'), model name for the model part, '' otherwise. */
   variant: string;
+  /** Closed loop: connections, one request each; 0 for an open-loop cell (see ratePerSecond). */
   concurrency: number;
+  /** Open loop (the equal-rate part): requests leave at this rate whatever the answers do. */
+  ratePerSecond?: number;
   result: CellResult;
   /** CPU of the proxy (gateway, or nginx master + worker) per completed request, µs; NaN for direct. */
   proxyCpuUs: number;
@@ -163,8 +173,8 @@ let background = Number.NaN;
 let nginxSkipped = '';
 let nginxConfText = '';
 
-const label = (c: Pick<Cell, 'part' | 'path' | 'strategy' | 'variant' | 'concurrency'>): string =>
-  `${c.part} ${c.variant ? `${c.variant} ` : ''}${c.path}${c.strategy ? ` ${c.strategy}` : ''} c=${c.concurrency}`;
+const label = (c: Pick<Cell, 'part' | 'path' | 'strategy' | 'variant' | 'concurrency' | 'ratePerSecond'>): string =>
+  `${c.part} ${c.variant ? `${c.variant} ` : ''}${c.path}${c.strategy ? ` ${c.strategy}` : ''} ${c.ratePerSecond !== undefined ? `${c.ratePerSecond}/s` : `c=${c.concurrency}`}`;
 
 function record(cell: Cell): void {
   cells.push(cell);
@@ -204,15 +214,13 @@ async function measureCell(meta: Omit<Cell, 'result' | 'proxyCpuUs' | 'upstreamC
     let sideTo = 0;
     const side = target.sideCpu;
     target.log?.truncate();
-    const result = await httpLoad({
+    const window = {
       url: target.url,
-      connections: meta.concurrency,
       method: 'POST',
       headers: target.request.headers,
       body: target.request.body,
       warmupMs,
       durationMs: DURATION_MS,
-      generator: LOADGEN,
       // The proxy is the "server" whose CPU is measured; with no proxy, the upstreams are.
       serverCpu: target.proxyCpu ?? target.upstreamCpu,
       ...(target.proxyCpu ? { accountedCpu: side ? () => target.upstreamCpu() + side() : target.upstreamCpu } : {}),
@@ -232,7 +240,10 @@ async function measureCell(meta: Omit<Cell, 'result' | 'proxyCpuUs' | 'upstreamC
           profileWindows.push({ label: label(meta), pid: profiled.pid, fromMs: windowFrom - profiled.spawnedAt, toMs: windowTo - profiled.spawnedAt });
         }
       },
-    });
+    };
+    const result = meta.ratePerSecond === undefined
+      ? await httpLoad({ ...window, connections: meta.concurrency, generator: LOADGEN })
+      : await openLoopLoad({ ...window, ratePerSecond: meta.ratePerSecond, maxConnections: RATE_CONNECTIONS });
     const perOpUs = (cores: number): number => (result.completed > 0 ? (cores * result.seconds * 1e6) / result.completed : Number.NaN);
     const proxyCpuUs = target.proxyCpu ? result.serverCpuMsPerOp * 1000 : Number.NaN;
     const sideCpuUs = result.completed > 0 ? ((sideTo - sideFrom) * 1000) / result.completed : Number.NaN;
@@ -560,11 +571,54 @@ function authCost(variant: string, concurrency: number): number {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 5. Equal rate
+
+/**
+ * NGINX, the floor and the gateway at the same request rates, open loop. The closed-loop cells let
+ * each proxy run flat out, so NGINX is measured at five times the gateway's rate: its peers are
+ * busy, each epoll wake-up finds several requests, and a write seldom has to wake a sleeping
+ * process. At one rate every proxy meets the same arrivals and the same sleeping peers.
+ */
+async function benchRate(): Promise<void> {
+  const upstreams = [await startBenchUpstream({ id: 'tiny-a' }), await startBenchUpstream({ id: 'tiny-b' })];
+  const upstreamCpu = cpuClockOfAll(() => upstreams.map((u) => u.pid));
+  const urls = upstreams.map((u) => u.url);
+  const path = '/v2/models/echo/infer';
+  let nginx: NginxReference | undefined;
+  let gateway: GatewayProcess | undefined;
+  let floor: ProxyFloor | undefined;
+  try {
+    nginx = await startNginxReference(upstreams, path, upstreamCpu);
+    progress('starting a gateway (p2c) and the floor for the equal-rate cells');
+    gateway = await startGateway(urls, 'p2c', 'anonymous');
+    floor = await startProxyFloor(urls);
+    const proxies: Array<[Cell['path'], string, Target]> = [
+      ['floor', 'round-robin', { url: `${floor.url}${path}`, request: TINY_REQUEST, proxyCpu: cpuClockOf(floor.pid), upstreamCpu, upstreams }],
+      ['gateway', 'p2c', gatewayTarget(gateway, path, TINY_REQUEST, upstreamCpu, upstreams)],
+    ];
+    if (nginx !== undefined) proxies.unshift(['nginx', 'round-robin', nginx.target]);
+    for (const [, , target] of proxies.slice(nginx === undefined ? 0 : 1)) await prewarm(target);
+    for (const rate of RATES) {
+      for (const [path, strategy, target] of proxies) record(await measureCell({ part: 'rate', path, strategy, variant: '', concurrency: 0, ratePerSecond: rate }, target));
+    }
+  } finally {
+    await gateway?.stop();
+    await floor?.stop();
+    await nginx?.stop();
+    await Promise.all(upstreams.map((u) => u.stop()));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Targets
 
 
 const find = (part: Part, path: Cell['path'], strategy: string, concurrency: number, variant = ''): Cell | undefined =>
   cells.find((c) => c.part === part && c.path === path && c.strategy === strategy && c.concurrency === concurrency && c.variant === variant);
+
+const findAtRate = (path: Cell['path'], rate: number): Cell | undefined => cells.find((c) => c.part === 'rate' && c.path === path && c.ratePerSecond === rate);
+/** CPU per request of `path` ÷ NGINX's at the same fixed rate (part 5). */
+const vsNginxAtRate = (path: Cell['path'], rate: number): number => (findAtRate(path, rate)?.proxyCpuUs ?? Number.NaN) / (findAtRate('nginx', rate)?.proxyCpuUs ?? Number.NaN);
 
 function targetRows(): TargetRow[] {
   const rows: TargetRow[] = [];
@@ -607,6 +661,11 @@ function targetRows(): TargetRow[] {
     rows.push({ name: 'floor CPU/req ÷ NGINX CPU/req', detail: `node:http+http-proxy, c=${CONCURRENCY.join('/')}`, value: floor.map(ratio).join(' / '), limit: '', result: 'info' });
     const above = CONCURRENCY.map((c) => (find('overhead', 'gateway', 'p2c', c)?.proxyCpuUs ?? Number.NaN) - (find('overhead', 'floor', 'round-robin', c)?.proxyCpuUs ?? Number.NaN));
     rows.push({ name: 'gateway CPU/req − floor CPU/req', detail: `p2c, c=${CONCURRENCY.join('/')}`, value: above.map((v) => `${us(v)} µs`).join(' / '), limit: '', result: 'info' });
+  }
+  // The same ratios at equal request rates (part 5): information, the targets are the closed-loop cells.
+  for (const [path, detail] of [['gateway', 'p2c'], ['floor', 'node:http+http-proxy']] as const) {
+    const values = RATES.map((rate) => vsNginxAtRate(path, rate));
+    if (values.some(Number.isFinite)) rows.push({ name: `${path} CPU/req ÷ NGINX, equal rate`, detail: `${detail}, ${RATES.join('/')} req/s`, value: values.map(ratio).join(' / '), limit: '', result: 'info' });
   }
   // Added p50 latency at concurrency 1.
   const directP50 = find('overhead', 'direct', '', 1)?.result.latency.p50Ms ?? Number.NaN;
@@ -703,6 +762,9 @@ function method(): string[] {
     '    key without a rate); JWT HS256; JWT RS256 (2048-bit key pair made at run time; tokens carry no plan); API key +',
     '    Redis limiter (redis-server on a free port, --save "" --appendonly no; key in Redis with a rate of 1e9/s, so every',
     '    request pays one EVALSHA and none is refused). Cost = 1 − req/s ÷ req/s of none at the same concurrency.',
+    `5. Equal rate: part 1's request and upstreams; NGINX, the floor and a gateway (p2c, as part 1) each at ${RATES.join(' and ')} req/s,`,
+    '    open loop (lib/load.ts openLoopLoad: node:http client in the bench process, requests leave on a 1 ms clock',
+    '    whatever the answers do). Every proxy then handles the same arrivals; the closed-loop cells run each one flat out.',
     'The gateway runs with its defaults otherwise, under node --max-semi-space-size=64 like every deployed gateway',
     '    (shared/cli/node-flags.ts; the floor gets the same flags): part 1 without authentication (--allow-anonymous,',
     '    throttling on, the anonymous principal names no plan); part 1\'s "API key" rows and parts 2-3 with a key in a',
@@ -903,6 +965,40 @@ function printReport(): void {
     );
   }
 
+  const rate = cells.filter((c) => c.part === 'rate');
+  if (rate.length > 0) {
+    out.push(`5. equal rate (tiny upstream x2, open loop, at most ${RATE_CONNECTIONS} connections; latency from when a request was due)`);
+    out.push(
+      renderTable(
+        [
+          { title: 'req/s offered' },
+          { title: 'path', align: 'left' },
+          { title: 'req/s' },
+          { title: 'p50 ms' },
+          { title: 'p99 ms' },
+          { title: 'proxy CPU µs/req' },
+          { title: '÷ NGINX' },
+          { title: 'upstreams CPU µs/req' },
+          { title: 'other cores' },
+          { title: 'errors' },
+        ],
+        rate.map((c) => [
+          num(c.ratePerSecond ?? Number.NaN),
+          c.path === 'gateway' ? `gateway ${c.strategy}` : c.path === 'floor' ? 'node:http+http-proxy floor' : 'nginx round-robin',
+          num(c.result.perSecond),
+          ms(c.result.latency.p50Ms),
+          ms(c.result.latency.p99Ms),
+          us(c.proxyCpuUs),
+          c.path === 'nginx' ? '-' : ratio(vsNginxAtRate(c.path, c.ratePerSecond ?? Number.NaN)),
+          us(c.upstreamCpuUs),
+          c.result.otherCores.toFixed(2),
+          String(c.result.errors),
+        ]),
+      ),
+      '',
+    );
+  }
+
   out.push('targets:');
   out.push(renderTargets(targetRows()));
   if (nginxConfText) out.push('', 'nginx.conf used (temp paths shortened):', ...nginxConfText.replace(/\/tmp\/infergate-bench-nginx-[^/]+\//g, '<tmp>/').trimEnd().split('\n').map((l) => `  ${l}`));
@@ -922,7 +1018,7 @@ async function writeJson(): Promise<void> {
     nginxConfig: nginxConfText || null,
     method: method(),
     backgroundCores: background,
-    settings: { loadGenerator: LOADGEN, warmupMs: WARMUP_MS, heteroWarmupMs: HETERO_WARMUP_MS, prewarmMs: PREWARM_MS, durationMs: DURATION_MS, concurrency: CONCURRENCY, heteroConcurrency: HETERO_CONCURRENCY, fastMs: FAST_MS, slowMs: SLOW_MS, strategies: STRATEGIES, authConcurrency: AUTH_CONCURRENCY, parts: PARTS },
+    settings: { loadGenerator: LOADGEN, rates: RATES, warmupMs: WARMUP_MS, heteroWarmupMs: HETERO_WARMUP_MS, prewarmMs: PREWARM_MS, durationMs: DURATION_MS, concurrency: CONCURRENCY, heteroConcurrency: HETERO_CONCURRENCY, fastMs: FAST_MS, slowMs: SLOW_MS, strategies: STRATEGIES, authConcurrency: AUTH_CONCURRENCY, parts: PARTS },
     cells,
     nginxPairs,
     targets: targetRows(),
@@ -940,7 +1036,8 @@ async function main(): Promise<void> {
     (PARTS.includes('overhead') ? CONCURRENCY.length * (2 + 2 * (STRATEGIES.length + (KEY_ROWS && STRATEGIES.includes('p2c') ? 1 : 0) + (FLOOR_ROWS ? 1 : 0))) : 0) +
     (PARTS.includes('hetero') ? HETERO_VARIANTS.length * STRATEGIES.length : 0) +
     (PARTS.includes('model') ? 2 * MODEL_CONCURRENCY.length : 0) +
-    (PARTS.includes('auth') ? (AUTH_VARIANTS.length + 1) * AUTH_CONCURRENCY.length : 0);
+    (PARTS.includes('auth') ? (AUTH_VARIANTS.length + 1) * AUTH_CONCURRENCY.length : 0) +
+    (PARTS.includes('rate') ? 3 * RATES.length : 0);
   progress(`${cellCount} cells, about ${Math.round((cellCount * (WARMUP_MS + DURATION_MS + 1000)) / 1000) + 20} s`);
   await probeMachine();
   background = await backgroundLoad();
@@ -949,6 +1046,7 @@ async function main(): Promise<void> {
   if (PARTS.includes('hetero')) await benchHetero();
   if (PARTS.includes('model')) await benchModel();
   if (PARTS.includes('auth')) await benchAuth();
+  if (PARTS.includes('rate')) await benchRate();
   if (PROFILE_DIR) await writeFile(join(PROFILE_DIR, 'windows.json'), `${JSON.stringify(profileWindows, null, 2)}\n`);
   printReport();
   await writeJson();

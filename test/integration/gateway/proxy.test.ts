@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import jwt from 'jsonwebtoken';
 import { startWorker, startGateway, waitFor } from '../../helpers/processes.ts';
 import { getJson, postJson } from '../../helpers/http.ts';
-import { metricSum } from '../../helpers/metrics.ts';
+import { metricSum, scrapeMetrics } from '../../helpers/metrics.ts';
 import { inferBinary, inferJson } from '../../helpers/v2-client.ts';
 import { startFaultUpstream } from '../../helpers/fault-upstream.ts';
 import { adminWorkers, inferIris, irisRepository, nodeRequest, parseRawResponse, rawExchange, startConfiguredGateway, startRecorder, IRIS_BODY } from './support.ts';
@@ -327,6 +327,21 @@ test('the gateway in front of real workers', async (t) => {
     assert.ok(await metricSum(gateway.url, 'infergate_gateway_requests_total', { model: 'echo', worker: echoWorker }) >= 4);
     const text = await (await fetch(`${gateway.url}/metrics`)).text();
     assert.match(text, /^# TYPE infergate_gateway_requests_total counter$/m);
+  });
+
+  await t.test('/metrics: made-up model names share one label instead of growing the registry', async () => {
+    const before = await scrapeMetrics(gateway.url);
+    const names = Array.from({ length: 25 }, (_, i) => `made-up-${i}-${Math.random().toString(36).slice(2, 8)}`);
+    for (const name of names) {
+      const res = await postJson(`${gateway.url}/v2/models/${name}/infer`, JSON.parse(IRIS_BODY));
+      assert.equal(res.status, 404);
+    }
+    const after = await scrapeMetrics(gateway.url);
+    const models = after.labelValues('infergate_gateway_requests_total', 'model');
+    assert.deepEqual(models.filter((m) => m.startsWith('made-up-')), [], `no label per made-up name: ${models.join(', ')}`);
+    assert.equal(after.delta(before, 'infergate_gateway_requests_total', { model: '(unknown)', status: '404' }), names.length);
+    assert.equal(after.delta(before, 'infergate_gateway_request_duration_seconds_count', { model: '(unknown)' }), names.length);
+    assert.deepEqual(after.labelValues('infergate_gateway_request_duration_seconds_count', 'model').filter((m) => m.startsWith('made-up-')), []);
   });
 
   await t.test('the gateway is still healthy after all that', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Histogram, Registry } from 'prom-client';
-import { PlainHistogram } from '../../../worker/plain-histogram.ts';
+import { PlainHistogram } from '../../../shared/metrics/plain-histogram.ts';
 
 const BUCKETS = [0.001, 0.01, 0.1, 1];
 const OBSERVED: Array<[Record<string, string>, number]> = [
