@@ -18,7 +18,11 @@
  * request path passed as is (`toProxy`, no `url.parse` per request); the buffered body handed over
  * with one `end()` instead of a stream; the outgoing headers built once per request into a fresh
  * object rather than `delete`d from the incoming one (a delete turns an object into a slow
- * dictionary); one deadline timer per request; one object per attempt, with methods.
+ * dictionary); one deadline timer per request; one object per attempt, with methods; the response
+ * written by the attempt itself (`selfHandleResponse`): one writeHead with the filtered headers, then
+ * the body piped, where http-proxy would run five passes and a setHeader per header. That also leaves
+ * the Connection header to node:http, which honours the client's own `Connection: close` (http-proxy
+ * set `keep-alive` from the forwarded headers, which carry no Connection).
  */
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Stream } from 'node:stream';
@@ -39,7 +43,8 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect',
   'x-forwarded-for', 'x-forwarded-proto',
 ]);
-const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'trailer', 'upgrade', 'set-cookie', HEADER_QUEUE_DEPTH]);
+// transfer-encoding: the body is re-framed for the client by node:http (chunked, or close-delimited for HTTP/1.0).
+const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'trailer', 'transfer-encoding', 'upgrade', 'set-cookie', HEADER_QUEUE_DEPTH]);
 
 export interface ForwardDeps {
   select: Selector;
@@ -127,16 +132,25 @@ class Attempt implements Waiter {
     socket.once('close', () => clearTimeout(this.#connectTimer));
   }
 
-  /** http-proxy's `proxyRes`, before it copies the headers to the client's response. */
+  /**
+   * http-proxy's `proxyRes` (selfHandleResponse): the worker's status and headers go to the client
+   * in one writeHead, and its body streams after them.
+   */
   onResponse(proxyRes: IncomingMessage): void {
     this.#responded = true;
     this.#status = proxyRes.statusCode ?? 502;
     const headers = proxyRes.headers;
     const depth = Number(headers[HEADER_QUEUE_DEPTH]);
     if (Number.isFinite(depth)) this.upstream.queueDepth = depth;
-    proxyRes.headers = responseHeaders(headers, this.upstream.id, this.ctx.requestId);
     proxyRes.on('aborted', onProxyResBroken);
     proxyRes.on('error', onProxyResBroken);
+    const res = this.ctx.res;
+    if (this.#settled || res.destroyed) {
+      proxyRes.resume(); // nobody to send it to: the deadline or the client went first
+      return;
+    }
+    res.writeHead(this.#status, proxyRes.statusMessage, responseHeaders(headers, this.upstream.id, this.ctx.requestId));
+    proxyRes.pipe(res);
   }
 
   /** http-proxy's `end`: the whole response went through. */
@@ -224,7 +238,9 @@ class Forwarding {
 export function createForwarder(deps: ForwardDeps): { forward(ctx: RequestContext): Promise<void>; close(): void } {
   // toProxy: the request path goes out as the client sent it (the inference routes matched it
   // already), instead of through url.parse on every request.
-  const proxy = httpProxy.createProxyServer({ toProxy: true, prependPath: false });
+  // selfHandleResponse: the attempt writes the response itself (Attempt.onResponse) instead of
+  // http-proxy's five per-response passes and a setHeader per header; 'end' still comes from http-proxy.
+  const proxy = httpProxy.createProxyServer({ toProxy: true, prependPath: false, selfHandleResponse: true });
   proxy.on('error', () => undefined); // every call passes its own error callback; this guards a stray emit
   proxy.on('proxyReq', (proxyReq: ClientRequest, _req: IncomingMessage, _res: unknown, options: httpProxy.ServerOptions) => {
     (options as AttemptOptions).attempt.onRequest(proxyReq);
@@ -304,9 +320,9 @@ function requestHeaders(ctx: RequestContext): OutgoingHttpHeaders {
 }
 
 /** The worker's response headers minus hop-by-hop ones and its queue depth, plus which worker and request it was. */
-function responseHeaders(incoming: IncomingHttpHeaders, workerId: string, requestId: string): IncomingHttpHeaders {
+function responseHeaders(incoming: IncomingHttpHeaders, workerId: string, requestId: string): OutgoingHttpHeaders {
   const named = connectionTokens(incoming.connection);
-  const out: IncomingHttpHeaders = {};
+  const out: OutgoingHttpHeaders = {};
   for (const name in incoming) {
     if (!DROPPED_RESPONSE_HEADERS.has(name) && !named.includes(name)) out[name] = incoming[name];
   }

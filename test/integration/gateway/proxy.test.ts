@@ -274,6 +274,28 @@ test('the gateway in front of real workers', async (t) => {
     }
   });
 
+  await t.test('the client\'s own connection terms hold: Connection: close closes it, HTTP/1.0 gets a length-framed answer', async () => {
+    const closing = await rawExchange(gateway.url, `POST /v2/models/echo/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${ECHO_BODY.length}\r\n\r\n${ECHO_BODY}`);
+    const answer = parseRawResponse(closing.response);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.headers.connection, 'close', 'the gateway says it closes, as the client asked');
+    assert.ok(closing.closed, 'and closes the connection after the response (RFC 9112 §9.6)');
+    const echoed = (body: string): unknown => (JSON.parse(body) as { outputs: Array<{ data: unknown }> }).outputs[0]!.data;
+    assert.deepEqual(echoed(answer.body), [1, 2, 3], 'the echo worker\'s whole answer arrived');
+    // The worker answers chunked: a 1.0 client cannot read chunks, so the body must come unframed or length-framed.
+    recorder.chunked = true;
+    try {
+      const old = await rawExchange(gateway.url, `POST /v2/models/echo/infer HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${ECHO_BODY.length}\r\n\r\n${ECHO_BODY}`);
+      const reply = parseRawResponse(old.response);
+      assert.equal(reply.status, 200);
+      assert.equal(reply.headers['transfer-encoding'], undefined, 'no chunked framing for HTTP/1.0');
+      assert.deepEqual(echoed(reply.body), [1, 2, 3]);
+      assert.ok(old.closed, 'an HTTP/1.0 request without keep-alive ends with the connection');
+    } finally {
+      recorder.chunked = false;
+    }
+  });
+
   await t.test('request smuggling (Content-Length and Transfer-Encoding): 400 JSON and the connection closed', async () => {
     const reached = (): number => recorder.seen.filter((s) => s.path === '/v2/models/echo/infer').length;
     const before = reached();

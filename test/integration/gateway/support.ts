@@ -183,6 +183,8 @@ export interface Recorder {
   responseHeaders: Record<string, string>;
   /** Requests whose connection the gateway closed before the response was complete. */
   readonly aborted: number;
+  /** Answer with chunked framing (no Content-Length), as a streaming worker would. */
+  chunked: boolean;
 }
 
 /**
@@ -192,14 +194,16 @@ export interface Recorder {
  */
 export async function startRecorder(t: TestContext, target: string): Promise<Recorder> {
   const seen: SeenRequest[] = [];
-  const recorder = { url: '', seen, responseHeaders: {} as Record<string, string>, aborted: 0 };
+  const recorder = { url: '', seen, responseHeaders: {} as Record<string, string>, aborted: 0, chunked: false };
   const server = createServer((req, res) => {
     const path = req.url ?? '/';
     seen.push({ method: req.method ?? 'GET', path, headers: req.headers });
     const headers = { ...req.headers };
     for (const name of ['connection', 'keep-alive', 'host', 'te', 'transfer-encoding']) delete headers[name];
     const out = httpRequest(new URL(path, target), { method: req.method, headers, agent: false }, (upstream) => {
-      res.writeHead(upstream.statusCode ?? 502, { ...upstream.headers, ...recorder.responseHeaders });
+      const answer = { ...upstream.headers, ...recorder.responseHeaders };
+      if (recorder.chunked) delete answer['content-length'];
+      res.writeHead(upstream.statusCode ?? 502, answer);
       upstream.pipe(res);
       upstream.on('error', () => res.destroy());
     });
