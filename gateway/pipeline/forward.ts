@@ -137,8 +137,7 @@ class Attempt implements Waiter {
    * in one writeHead, and its body streams after them.
    */
   onResponse(proxyRes: IncomingMessage): void {
-    this.#responded = true;
-    this.#status = proxyRes.statusCode ?? 502;
+    const status = proxyRes.statusCode ?? 0;
     const headers = proxyRes.headers;
     const depth = Number(headers[HEADER_QUEUE_DEPTH]);
     if (Number.isFinite(depth)) this.upstream.queueDepth = depth;
@@ -149,8 +148,33 @@ class Attempt implements Waiter {
       proxyRes.resume(); // nobody to send it to: the deadline or the client went first
       return;
     }
-    res.writeHead(this.#status, proxyRes.statusMessage, responseHeaders(headers, this.upstream.id, this.ctx.requestId));
+    // node:http's client takes any three digits; its server only sends 100–999, and a gateway only
+    // passes on a final answer (1xx never reach here). The worker's reason phrase is not repeated:
+    // clients ignore it (RFC 9112 §4), and one with a control character would make writeHead throw.
+    if (status < 200 || status > 599) {
+      this.#malformed(proxyRes, `the worker answered with status ${status}`);
+      return;
+    }
+    const outgoing = responseHeaders(headers, this.upstream.id, this.ctx.requestId);
+    try {
+      res.writeHead(status, outgoing);
+    } catch (err) {
+      // A header node:http's parser let through but its server refuses: nothing went out yet, so
+      // clear what writeHead set and let the client have a 502 instead.
+      for (const name of Object.keys(outgoing)) res.removeHeader(name);
+      res.setHeader(HEADER_REQUEST_ID, this.ctx.requestId);
+      this.#malformed(proxyRes, `the worker's response headers cannot be passed on: ${(err as Error).message}`);
+      return;
+    }
+    this.#responded = true;
+    this.#status = status;
     proxyRes.pipe(res);
+  }
+
+  #malformed(proxyRes: IncomingMessage, message: string): void {
+    proxyRes.resume();
+    this.#proxyReq?.destroy(); // the connection carried something broken: do not reuse it
+    this.#finish(new UpstreamFailure(message, 'malformed'));
   }
 
   /** http-proxy's `end`: the whole response went through. */
@@ -349,5 +373,6 @@ function toClientError(err: unknown, neverReached: boolean): InfergateError {
     return new InfergateError('GW_ERR_DEADLINE_EXCEEDED', 'the deadline passed before the worker answered');
   }
   if (neverReached) return new InfergateError('GW_ERR_UPSTREAM_UNREACHABLE', 'no worker could be reached for this request', { 'Retry-After': '1' });
+  if (err instanceof UpstreamFailure && err.reason === 'malformed') return new InfergateError('GW_ERR_UPSTREAM_BROKEN', 'the worker answered with a malformed response');
   return new InfergateError('GW_ERR_UPSTREAM_BROKEN', 'the worker dropped the connection before answering');
 }

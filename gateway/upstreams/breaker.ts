@@ -13,7 +13,7 @@ export type BreakerState = 'closed' | 'open' | 'half-open';
 
 /** Thrown or rejected by an attempt to say how the breaker should count it. */
 export class UpstreamFailure extends Error {
-  constructor(message: string, readonly reason: 'connect' | 'reset' | 'timeout' | 'status' | 'aborted', readonly countsAsFailure = true) {
+  constructor(message: string, readonly reason: 'connect' | 'reset' | 'timeout' | 'status' | 'malformed' | 'aborted', readonly countsAsFailure = true) {
     super(message);
     this.name = 'UpstreamFailure';
   }

@@ -24,6 +24,8 @@
  *   body, then closes the socket: the client sees a truncated body.
  * - `5xx`: 500 with a JSON error body in the worker's shape.
  * - `not-ready`: live but not ready — readiness 503, the index lists nothing as READY, inference 503.
+ * - `malformed-status`: answers with a status line node:http's client accepts but no server may send
+ *   on (`statusLine`, default a reason phrase holding a control character), written on the raw socket.
  *
  * `delay`, `stall`, the resets and `5xx` apply to inference requests only by default (scope
  * `infer`), so a faulty worker still passes readiness checks and it is the breaker's job to notice;
@@ -39,7 +41,7 @@ import type { TestContext } from 'node:test';
 import { ERROR_CATALOGUE, type ErrorCode } from '../../shared/errors.ts';
 import { HEADER_QUEUE_DEPTH, HEADER_REQUEST_ID, HEADER_WORKER } from '../../shared/protocol/headers.ts';
 
-export const FAULT_MODES = ['ok', 'delay', 'refuse', 'stall', 'reset-before-response', 'reset-mid-body', '5xx', 'not-ready'] as const;
+export const FAULT_MODES = ['ok', 'delay', 'refuse', 'stall', 'reset-before-response', 'reset-mid-body', '5xx', 'not-ready', 'malformed-status'] as const;
 export type FaultMode = (typeof FAULT_MODES)[number];
 
 /** Which requests a fault applies to: inference only, or every route. */
@@ -50,6 +52,8 @@ export interface ModeOptions {
   delayMs?: number;
   /** Default: the upstream's `scope`. */
   scope?: FaultScope;
+  /** For `malformed-status`; default `HTTP/1.1 200 O\x01K`. */
+  statusLine?: string;
 }
 
 export interface FaultUpstreamOptions {
@@ -115,6 +119,7 @@ class FaultUpstreamServer implements FaultUpstream {
   #mode: FaultMode = 'ok';
   #delayMs: number;
   #scope: FaultScope;
+  #statusLine = 'HTTP/1.1 200 O\x01K';
   #queueDepth: number;
   #total = 0;
   #closed = false;
@@ -167,6 +172,7 @@ class FaultUpstreamServer implements FaultUpstream {
     this.#mode = mode;
     this.#delayMs = options.delayMs ?? this.#defaultDelayMs;
     this.#scope = options.scope ?? this.#defaultScope;
+    this.#statusLine = options.statusLine ?? 'HTTP/1.1 200 O\x01K';
     if (mode === 'refuse') await this.#stopListening();
     else if (!this.#server.listening) await this.#listen(this.#port);
   }
@@ -211,6 +217,10 @@ class FaultUpstreamServer implements FaultUpstream {
       return;
     }
     void this.#readBody(req).then((body) => {
+      if (mode === 'malformed-status') {
+        res.socket?.end(Buffer.from(`${this.#statusLine}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n${HEADER_WORKER}: ${this.id}\r\nConnection: close\r\n\r\n{}`, 'latin1'));
+        return;
+      }
       const reply = mode === '5xx' ? errorReply('ERR_INTERNAL', 'injected fault (fault upstream mode 5xx)') : this.#route(req.method ?? 'GET', path, body);
       if (mode === 'delay') {
         const timer = setTimeout(() => {

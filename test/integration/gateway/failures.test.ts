@@ -136,14 +136,14 @@ test('a stalled worker (SIGSTOP): 504 at the deadline, breaker opens, traffic mo
 test('fault upstreams', async (t) => {
   const [echoA, echoB] = await Promise.all([startFaultUpstream(t, { id: 'echo-a' }), startFaultUpstream(t, { id: 'echo-b' })]);
   const only = (name: string): Promise<FaultUpstream> => startFaultUpstream(t, { id: name, models: [{ name, version: '1' }] });
-  const [slowpoke, failing, resetting, patient] = await Promise.all([only('slowpoke'), only('failing'), only('resetting'), only('patient')]);
+  const [slowpoke, failing, resetting, patient, garbled] = await Promise.all([only('slowpoke'), only('failing'), only('resetting'), only('patient'), only('garbled')]);
   // Two workers serving model 'rst': one resets every request on arrival, one is healthy.
   const rstModels = [{ name: 'rst', version: '1' }];
   const [rstA, rstB] = await Promise.all([startFaultUpstream(t, { id: 'rst-a', models: rstModels }), startFaultUpstream(t, { id: 'rst-b', models: rstModels })]);
   const recorder = await startRecorder(t, slowpoke.url);
   // Readiness checks rarely (5 s), so that a refusing worker stays a candidate and the retry path
   // (not readiness) is what is tested; the breaker reacts after 3 requests.
-  const gateway = await startConfiguredGateway(t, [echoA.url, echoB.url, recorder.url, failing.url, resetting.url, rstA.url, rstB.url, patient.url], {
+  const gateway = await startConfiguredGateway(t, [echoA.url, echoB.url, recorder.url, failing.url, resetting.url, rstA.url, rstB.url, patient.url, garbled.url], {
     balancing: { strategy: 'round-robin' },
     health: { intervalMs: 5000 },
     timeouts: { requestMs: 5000 },
@@ -266,6 +266,27 @@ test('fault upstreams', async (t) => {
     assert.equal((await sample(() => echo('slowpoke'))).status, 200, 'other requests are served');
     assert.equal(gateway.child.exitCode, null);
     await waitFor(async () => (await metricSum(gateway.url, 'infergate_gateway_inflight_requests')) === 0, 2000);
+  });
+
+  await t.test('a status line node:http cannot repeat: the answer without its reason phrase, or 502 JSON; the gateway stays up', async () => {
+    // node:http's client accepts both lines; its server refuses to write either as it came.
+    await garbled.setMode('malformed-status', { statusLine: 'HTTP/1.1 200 O\x01K' });
+    const passed = await echo('garbled');
+    assert.equal(passed.status, 200, 'a reason phrase is only decoration (RFC 9112 §4): the answer goes through');
+    assert.equal(passed.statusText, 'OK', 'with the standard one');
+    assert.deepEqual(await passed.json(), {}, 'the worker\'s body');
+    await garbled.setMode('malformed-status', { statusLine: 'HTTP/1.1 099 Odd' });
+    const refused = await echo('garbled');
+    const body = (await refused.json()) as { error?: string; code?: string; request_id?: string };
+    assert.equal(refused.status, 502, 'status 099 is no final answer');
+    assert.equal(body.code, 'GW_ERR_UPSTREAM_BROKEN');
+    assert.match(body.error ?? '', /malformed/);
+    assert.equal(body.request_id, refused.headers.get('x-request-id'));
+    assert.equal(gateway.child.exitCode, null, 'the gateway process is still running');
+    await garbled.setMode('ok');
+    const ok = await echo('garbled');
+    assert.equal(ok.status, 200, 'the next request is served');
+    await ok.body?.cancel();
   });
 
   await t.test('a client\'s own short deadline does not count against a healthy worker', async () => {
