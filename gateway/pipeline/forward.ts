@@ -29,6 +29,7 @@ import type { Stream } from 'node:stream';
 import httpProxy from 'http-proxy';
 import { InfergateError } from '../../shared/errors.ts';
 import { HEADER_QUEUE_DEPTH, HEADER_REQUEST_ID, HEADER_TIMEOUT_MS, HEADER_WORKER } from '../../shared/protocol/headers.ts';
+import { SECURITY_HEADER_NAMES } from '../routes/browser-headers.ts';
 import { UpstreamFailure } from '../upstreams/breaker.ts';
 import type { Lease } from '../upstreams/lease.ts';
 import type { Waiter } from '../upstreams/pool.ts';
@@ -43,8 +44,16 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect',
   'x-forwarded-for', 'x-forwarded-proto',
 ]);
-// transfer-encoding: the body is re-framed for the client by node:http (chunked, or close-delimited for HTTP/1.0).
-const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'trailer', 'transfer-encoding', 'upgrade', 'set-cookie', HEADER_QUEUE_DEPTH]);
+/**
+ * Never passed on from a worker's response: hop-by-hop headers (transfer-encoding too: node:http
+ * re-frames the body, chunked or close-delimited for HTTP/1.0), cookies, the queue depth (the
+ * gateway's own signal), and what the gateway decides for browsers itself (routes/browser-headers.ts):
+ * its security headers, and CORS (`access-control-*`, by prefix) for the origins its config allows.
+ */
+const DROPPED_RESPONSE_HEADERS = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'trailer', 'transfer-encoding', 'upgrade', 'set-cookie', HEADER_QUEUE_DEPTH,
+  ...SECURITY_HEADER_NAMES,
+]);
 
 export interface ForwardDeps {
   select: Selector;
@@ -156,6 +165,8 @@ class Attempt implements Waiter {
       return;
     }
     const outgoing = responseHeaders(headers, this.upstream.id, this.ctx.requestId);
+    const vary = res.getHeader('vary'); // set by CORS: the worker's own Vary adds to it, not replaces it
+    if (vary !== undefined && outgoing.vary !== undefined) outgoing.vary = `${String(vary)}, ${String(outgoing.vary)}`;
     try {
       res.writeHead(status, outgoing);
     } catch (err) {
@@ -348,7 +359,7 @@ function responseHeaders(incoming: IncomingHttpHeaders, workerId: string, reques
   const named = connectionTokens(incoming.connection);
   const out: OutgoingHttpHeaders = {};
   for (const name in incoming) {
-    if (!DROPPED_RESPONSE_HEADERS.has(name) && !named.includes(name)) out[name] = incoming[name];
+    if (!DROPPED_RESPONSE_HEADERS.has(name) && !named.includes(name) && !name.startsWith('access-control-')) out[name] = incoming[name];
   }
   out[HEADER_WORKER] = workerId;
   out[HEADER_REQUEST_ID] = requestId;

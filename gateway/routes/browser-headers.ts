@@ -9,11 +9,18 @@ import type { GatewayConfig } from '../config/schema.ts';
 const ALLOWED_HEADERS = 'authorization, x-api-key, content-type, content-encoding, x-request-id, x-infergate-timeout-ms, inference-header-content-length, traceparent';
 const EXPOSED_HEADERS = 'x-request-id, x-infergate-worker, inference-header-content-length, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset';
 
+const SECURITY_HEADERS: ReadonlyArray<[string, string]> = [
+  ['x-content-type-options', 'nosniff'],
+  ['x-frame-options', 'DENY'],
+  ['referrer-policy', 'no-referrer'],
+  ['cross-origin-resource-policy', 'same-origin'],
+];
+
+/** The headers applySecurityHeaders sets: the gateway's own, never taken from a worker's response. */
+export const SECURITY_HEADER_NAMES: readonly string[] = SECURITY_HEADERS.map(([name]) => name);
+
 export function applySecurityHeaders(res: ServerResponse): void {
-  res.setHeader('x-content-type-options', 'nosniff');
-  res.setHeader('x-frame-options', 'DENY');
-  res.setHeader('referrer-policy', 'no-referrer');
-  res.setHeader('cross-origin-resource-policy', 'same-origin');
+  for (const [name, value] of SECURITY_HEADERS) res.setHeader(name, value);
 }
 
 /** Sets CORS headers for an allowed origin; returns true when it answered a preflight itself. */

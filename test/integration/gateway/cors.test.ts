@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startGateway } from '../../helpers/processes.ts';
 import { startFaultUpstream } from '../../helpers/fault-upstream.ts';
+import { startRecorder } from './support.ts';
 
 test('CORS and security headers', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'infergate-cors-'));
@@ -14,7 +15,9 @@ test('CORS and security headers', async (t) => {
   const config = join(dir, 'gateway.yaml');
   await writeFile(config, 'cors:\n  allowedOrigins: ["https://app.example"]\n  maxAgeSeconds: 120\n');
   const upstream = await startFaultUpstream(t);
-  const gateway = await startGateway(t, [upstream.url], { args: ['--config', config] });
+  // In front of the worker: lets the last case add headers to its answers.
+  const recorder = await startRecorder(t, upstream.url);
+  const gateway = await startGateway(t, [recorder.url], { args: ['--config', config] });
   const inferUrl = `${gateway.url}/v2/models/echo/infer`;
 
   const preflight = await fetch(inferUrl, {
@@ -41,4 +44,18 @@ test('CORS and security headers', async (t) => {
     assert.equal(res.headers.get('x-frame-options'), 'DENY');
     assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
   }
+
+  // The browser policy is the gateway's: a worker's own CORS grant or security headers never
+  // replace it, and its Vary adds to the gateway's.
+  recorder.responseHeaders = { vary: 'Accept-Encoding', 'access-control-allow-origin': '*', 'access-control-allow-credentials': 'true', 'x-frame-options': 'SAMEORIGIN' };
+  const fromAllowed = await fetch(inferUrl, { method: 'POST', headers: { origin: 'https://app.example', 'content-type': 'application/json' }, body });
+  assert.equal(fromAllowed.status, 200);
+  assert.equal(fromAllowed.headers.get('access-control-allow-origin'), 'https://app.example');
+  assert.equal(fromAllowed.headers.get('access-control-allow-credentials'), null);
+  assert.equal(fromAllowed.headers.get('x-frame-options'), 'DENY');
+  assert.equal(fromAllowed.headers.get('vary'), 'Origin, Accept-Encoding');
+  const fromOther = await fetch(inferUrl, { method: 'POST', headers: { origin: 'https://evil.example', 'content-type': 'application/json' }, body });
+  assert.equal(fromOther.status, 200);
+  assert.equal(fromOther.headers.get('access-control-allow-origin'), null, 'the worker\'s * does not grant an origin the gateway refuses');
+  assert.equal(fromOther.headers.get('vary'), 'Accept-Encoding');
 });
