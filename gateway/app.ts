@@ -31,7 +31,7 @@ import type { GatewayConfig } from './config/schema.ts';
 import { createGatewayMetrics, UNKNOWN_MODEL_LABEL, type GatewayMetrics } from './metrics.ts';
 import type { RequestContext } from './pipeline/context.ts';
 import { createForwarder } from './pipeline/forward.ts';
-import { allowedInferenceMethods, matchInferenceRoute } from './pipeline/inference-route.ts';
+import { allowedInferenceMethods, matchInferenceRoute, originFormOf } from './pipeline/inference-route.ts';
 import { buildInferencePipeline } from './pipeline/pipeline.ts';
 import { requestIdOf } from './pipeline/request-id.ts';
 import { RetryBudget } from './pipeline/retry-budget.ts';
@@ -215,6 +215,8 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     handlePublic(req, res) {
       applySecurityHeaders(res);
       if (applyCors(req, res, config.cors)) return; // a preflight, answered without authentication
+      const originForm = req.url === undefined ? undefined : originFormOf(req.url);
+      if (originForm !== undefined) req.url = originForm; // routed, logged and forwarded in origin form
       const route = matchInferenceRoute(req.method, req.url);
       if (route !== undefined) {
         inference(req, res, route);

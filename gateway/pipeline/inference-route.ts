@@ -2,8 +2,8 @@
  * Recognises the paths that go to a worker through the inference pipeline, without a framework
  * router: this runs on every request, so it is one regex per route and method.
  *
- * Only the method each route has at the worker is taken (V2 infer and TF predict: POST; TF model
- * status and metadata: GET). Any other method on those paths never reaches a worker: the gateway
+ * Only the methods each route has at the worker are taken (V2 infer and TF predict: POST; TF model
+ * status and metadata: GET and HEAD, as every GET resource must take HEAD, RFC 9110 §9.1). Any other method on those paths never reaches a worker: the gateway
  * answers 405 itself, with `Allow` from `allowedInferenceMethods`.
  */
 import type { InferenceRoute } from './context.ts';
@@ -17,6 +17,7 @@ const ROUTES: ReadonlyArray<{ method: string; pattern: RegExp; protocol: Inferen
   { method: 'POST', pattern: V2_INFER, protocol: 'v2' },
   { method: 'POST', pattern: TF_PREDICT, protocol: 'tf' },
   { method: 'GET', pattern: TF_MODEL, protocol: 'tf' },
+  { method: 'HEAD', pattern: TF_MODEL, protocol: 'tf' },
 ];
 
 export function matchInferenceRoute(method: string | undefined, url: string | undefined): InferenceRoute | undefined {
@@ -41,6 +42,21 @@ export function allowedInferenceMethods(url: string): readonly string[] | undefi
   const path = pathOf(url);
   const methods = ROUTES.filter((candidate) => candidate.pattern.test(path)).map((candidate) => candidate.method);
   return methods.length > 0 ? methods : undefined;
+}
+
+/**
+ * The origin form (`/path?query`) of a request target a client sent in absolute form
+ * (`http://host/path?query`), which a server must accept (RFC 9112 §3.2.2); undefined when `url`
+ * is already in origin form or is no URL at all.
+ */
+export function originFormOf(url: string): string | undefined {
+  if (url.charCodeAt(0) === 47 /* '/' */ || !/^https?:\/\//i.test(url)) return undefined;
+  try {
+    const parsed = new URL(url);
+    return parsed.pathname + parsed.search;
+  } catch {
+    return undefined;
+  }
 }
 
 function pathOf(url: string): string {

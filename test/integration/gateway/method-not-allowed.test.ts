@@ -26,9 +26,9 @@ test('wrong methods on inference paths: the gateway answers 405, no worker is as
   const wrong: Array<[method: string, path: string, allow: string]> = [
     ['GET', '/v1/models/echo:predict', 'POST'],
     ['PUT', '/v1/models/echo/versions/1:predict', 'POST'],
-    ['POST', '/v1/models/echo', 'GET'],
-    ['POST', '/v1/models/echo/versions/1', 'GET'],
-    ['DELETE', '/v1/models/echo/metadata', 'GET'],
+    ['POST', '/v1/models/echo', 'GET, HEAD'],
+    ['POST', '/v1/models/echo/versions/1', 'GET, HEAD'],
+    ['DELETE', '/v1/models/echo/metadata', 'GET, HEAD'],
     ['GET', '/v2/models/echo/infer', 'POST'],
   ];
   await expect405(gateway, wrong);

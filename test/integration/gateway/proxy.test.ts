@@ -94,7 +94,21 @@ test('the gateway in front of real workers', async (t) => {
       assert.equal(metadata.status, 200, path);
       assert.equal(metadata.body.model_spec.name, 'iris');
       assert.ok(metadata.body.metadata.signature_def);
+      // HEAD: the GET's status and headers, no body (RFC 9110 §9.3.2).
+      const head = await fetch(gateway.url + path, { method: 'HEAD' });
+      assert.equal(head.status, 200, `HEAD ${path}`);
+      assert.equal(head.headers.get('content-type'), metadata.headers.get('content-type'));
+      assert.ok(irisWorkers.has(head.headers.get('x-infergate-worker') ?? ''), 'HEAD is proxied too');
+      assert.equal((await head.arrayBuffer()).byteLength, 0);
     }
+  });
+
+  await t.test('an absolute-form request target is served like its origin form (RFC 9112 §3.2.2)', async () => {
+    const { response } = await rawExchange(gateway.url, `POST http://gateway.example${'/v2/models/iris/infer'} HTTP/1.1\r\nHost: gateway.example\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(IRIS_BODY)}\r\nConnection: close\r\n\r\n${IRIS_BODY}`);
+    const answer = parseRawResponse(response);
+    assert.equal(answer.status, 200, answer.body);
+    assert.ok(irisWorkers.has(answer.headers['x-infergate-worker'] ?? ''));
+    assert.equal((JSON.parse(answer.body) as { model_name: string }).model_name, 'iris');
   });
 
   await t.test('health, server metadata, model metadata and readiness answered by the gateway', async () => {
