@@ -2,8 +2,12 @@
  * Answers a request Node's HTTP parser refused (CL+TE smuggling, bad syntax, oversized headers, slow
  * headers) with the JSON error of DESIGN.md, then closes the connection. Both servers use it:
  * `server.on('clientError', (err, socket) => answerClientError(err, socket, logger))`.
+ *
+ * A malformed request pipelined behind one still being answered waits for that answer: responses
+ * go out in request order (RFC 9112 §9.3.2), so the 400 must not land before or inside it.
  */
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { errorBody, InfergateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -11,6 +15,16 @@ import type { Logger } from '../logger.ts';
 export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, logger: Logger): void {
   if (!socket.writable || (err as { code?: string }).code === 'ECONNRESET') {
     socket.destroy();
+    return;
+  }
+  // node:http's own marker of the response it is writing on this socket (its default clientError
+  // handler checks it too).
+  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (inFlight != null && !inFlight.writableFinished) {
+    inFlight.once('close', () => {
+      if (inFlight.writableFinished) answerClientError(err, socket, logger);
+      else socket.destroy();
+    });
     return;
   }
   const error = err.code === 'HPE_HEADER_OVERFLOW'

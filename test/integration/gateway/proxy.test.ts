@@ -310,6 +310,17 @@ test('the gateway in front of real workers', async (t) => {
     }
   });
 
+  await t.test('a malformed request pipelined behind a valid one is answered after it, in order', async () => {
+    const infer = `POST /v2/models/echo/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${ECHO_BODY.length}\r\n\r\n${ECHO_BODY}`;
+    const malformed = 'GET /v2/health/live HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n'; // a space in a field name
+    const { response, closed } = await rawExchange(gateway.url, infer + malformed);
+    const statuses = [...response.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    assert.deepEqual(statuses, [200, 400], 'the inference answer first, whole; then the refusal');
+    const first = parseRawResponse(response);
+    assert.equal(first.body.slice(0, Number(first.headers['content-length'])).length, Number(first.headers['content-length']));
+    assert.ok(closed, 'the connection closes after the refusal');
+  });
+
   await t.test('request smuggling (Content-Length and Transfer-Encoding): 400 JSON and the connection closed', async () => {
     const reached = (): number => recorder.seen.filter((s) => s.path === '/v2/models/echo/infer').length;
     const before = reached();
