@@ -15,6 +15,7 @@ import type { WorkerConfig } from './config.ts';
 import { ClientDisconnect } from './http/disconnect.ts';
 import { InFlightRequests } from './http/in-flight.ts';
 import { Router } from './http/router.ts';
+import { bodyDiscardable } from '../shared/http/body.ts';
 import { sendError, sendRaw } from '../shared/http/respond.ts';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.ts';
 import { HEADER_QUEUE_DEPTH, HEADER_REQUEST_ID, HEADER_WORKER } from '../shared/protocol/headers.ts';
@@ -121,8 +122,11 @@ export function buildWorker(config: WorkerConfig, deps: WorkerDeps): Worker {
     else logger.info(fields, error.message);
     if (res.headersSent || res.destroyed) return;
     setHeaders(res, headers); // a route with deferHeaders has not set them
-    // A body we did not read would be parsed as the next request on this connection: close it instead.
-    if (!req.complete) res.setHeader('connection', 'close');
+    // A body we did not read must not be parsed as the next request on this connection. One within
+    // the body limit is read and thrown away once the answer is out (bodyDiscardable: closing on a
+    // client still writing it resets the connection, and a gateway loses this answer to the reset);
+    // a bigger or unbounded one closes the connection.
+    if (!req.complete && !bodyDiscardable(req, config.bodyLimitBytes)) res.setHeader('connection', 'close');
     sendError(res, error, requestId);
   }
 

@@ -193,7 +193,9 @@ class Attempt implements Waiter {
     if (this.#settled) return;
     const status = this.#status;
     this.#deps.onUpstreamResponse?.(this.ctx, this.upstream, status, this.#deps.now() - this.ctx.startedAt);
-    if (status >= 500) this.#finish(new UpstreamFailure(`the worker answered ${status}`, 'status'));
+    // A worker's own 504 on a deadline the client shortened is the client's doing, as when the
+    // gateway's timer fires first (deadlinePassed): it must not count against the worker.
+    if (status >= 500) this.#finish(new UpstreamFailure(`the worker answered ${status}`, 'status', !(status === 504 && this.ctx.deadlineFromClient)));
     else this.#finish(undefined);
   }
 

@@ -11,7 +11,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InfergateError, toInfergateError } from '../../shared/errors.ts';
-import { readBody } from '../../shared/http/body.ts';
+import { bodyDiscardable, readBody } from '../../shared/http/body.ts';
 import { sendError } from '../../shared/http/respond.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { HEADER_REQUEST_ID, HEADER_TIMEOUT_MS, parseTimeoutHeader } from '../../shared/protocol/headers.ts';
@@ -92,7 +92,7 @@ export function buildInferencePipeline(config: GatewayConfig, deps: PipelineDeps
     else logger.info(fields, error.message);
     const { req, res } = ctx;
     if (res.headersSent || res.destroyed) return;
-    if (!req.complete && !discardableBody(req)) res.setHeader('connection', 'close'); // an unread body must not become the next request
+    if (!req.complete && !bodyDiscardable(req, DISCARDABLE_BODY_BYTES)) res.setHeader('connection', 'close'); // an unread body must not become the next request
     sendError(res, error, ctx.requestId);
   }
 
@@ -138,11 +138,6 @@ export function buildInferencePipeline(config: GatewayConfig, deps: PipelineDeps
  * connection instead, as NGINX's lingering close does.
  */
 const DISCARDABLE_BODY_BYTES = 64 * 1024;
-
-function discardableBody(req: IncomingMessage): boolean {
-  const declared = req.headers['content-length'];
-  return declared !== undefined && req.headers['transfer-encoding'] === undefined && Number(declared) <= DISCARDABLE_BODY_BYTES;
-}
 
 /** NGINX's non-standard status for a request the client abandoned before its response was complete. */
 const STATUS_CLIENT_CLOSED = 499;

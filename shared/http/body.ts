@@ -130,3 +130,15 @@ function onClose(this: Tagged): void {
 function tooLarge(limit: number): InfergateError {
   return new InfergateError('ERR_BODY_TOO_LARGE', `the body is over the limit of ${limit} bytes`);
 }
+
+/**
+ * Whether the unread rest of a request body can be read and thrown away after an early answer,
+ * keeping the connection: its length is declared and at most `limitBytes`. node:http discards an
+ * unconsumed body itself once the response is finished. Closing instead, with bytes still
+ * arriving, makes the kernel reset the connection, and a client still writing its body (a gateway
+ * forwarding 8 MiB) can lose the answer to that reset before it reads it.
+ */
+export function bodyDiscardable(req: IncomingMessage, limitBytes: number): boolean {
+  const declared = req.headers['content-length'];
+  return declared !== undefined && req.headers['transfer-encoding'] === undefined && Number(declared) <= limitBytes;
+}

@@ -22,7 +22,7 @@
  * - `reset-before-response`: resets the connection (TCP RST) as soon as the request arrives.
  * - `reset-mid-body`: sends the status, the headers (with the full content-length) and half of the
  *   body, then closes the socket: the client sees a truncated body.
- * - `5xx`: 500 with a JSON error body in the worker's shape.
+ * - `5xx`: 500 with a JSON error body in the worker's shape (or another worker error: `errorCode`).
  * - `not-ready`: live but not ready — readiness 503, the index lists nothing as READY, inference 503.
  * - `malformed-status`: answers with a status line node:http's client accepts but no server may send
  *   on (`statusLine`, default a reason phrase holding a control character), written on the raw socket.
@@ -54,6 +54,8 @@ export interface ModeOptions {
   scope?: FaultScope;
   /** For `malformed-status`; default `HTTP/1.1 200 O\x01K`. */
   statusLine?: string;
+  /** For `5xx`: the worker error to answer with; default `ERR_INTERNAL` (500). */
+  errorCode?: ErrorCode;
 }
 
 export interface FaultUpstreamOptions {
@@ -120,6 +122,7 @@ class FaultUpstreamServer implements FaultUpstream {
   #delayMs: number;
   #scope: FaultScope;
   #statusLine = 'HTTP/1.1 200 O\x01K';
+  #errorCode: ErrorCode = 'ERR_INTERNAL';
   #queueDepth: number;
   #total = 0;
   #closed = false;
@@ -173,6 +176,7 @@ class FaultUpstreamServer implements FaultUpstream {
     this.#delayMs = options.delayMs ?? this.#defaultDelayMs;
     this.#scope = options.scope ?? this.#defaultScope;
     this.#statusLine = options.statusLine ?? 'HTTP/1.1 200 O\x01K';
+    this.#errorCode = options.errorCode ?? 'ERR_INTERNAL';
     if (mode === 'refuse') await this.#stopListening();
     else if (!this.#server.listening) await this.#listen(this.#port);
   }
@@ -221,7 +225,7 @@ class FaultUpstreamServer implements FaultUpstream {
         res.socket?.end(Buffer.from(`${this.#statusLine}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n${HEADER_WORKER}: ${this.id}\r\nConnection: close\r\n\r\n{}`, 'latin1'));
         return;
       }
-      const reply = mode === '5xx' ? errorReply('ERR_INTERNAL', 'injected fault (fault upstream mode 5xx)') : this.#route(req.method ?? 'GET', path, body);
+      const reply = mode === '5xx' ? errorReply(this.#errorCode, 'injected fault (fault upstream mode 5xx)') : this.#route(req.method ?? 'GET', path, body);
       if (mode === 'delay') {
         const timer = setTimeout(() => {
           this.#timers.delete(timer);

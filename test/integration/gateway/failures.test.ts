@@ -136,14 +136,14 @@ test('a stalled worker (SIGSTOP): 504 at the deadline, breaker opens, traffic mo
 test('fault upstreams', async (t) => {
   const [echoA, echoB] = await Promise.all([startFaultUpstream(t, { id: 'echo-a' }), startFaultUpstream(t, { id: 'echo-b' })]);
   const only = (name: string): Promise<FaultUpstream> => startFaultUpstream(t, { id: name, models: [{ name, version: '1' }] });
-  const [slowpoke, failing, resetting, patient, garbled] = await Promise.all([only('slowpoke'), only('failing'), only('resetting'), only('patient'), only('garbled')]);
+  const [slowpoke, failing, resetting, patient, garbled, hasty] = await Promise.all([only('slowpoke'), only('failing'), only('resetting'), only('patient'), only('garbled'), only('hasty')]);
   // Two workers serving model 'rst': one resets every request on arrival, one is healthy.
   const rstModels = [{ name: 'rst', version: '1' }];
   const [rstA, rstB] = await Promise.all([startFaultUpstream(t, { id: 'rst-a', models: rstModels }), startFaultUpstream(t, { id: 'rst-b', models: rstModels })]);
   const recorder = await startRecorder(t, slowpoke.url);
   // Readiness checks rarely (5 s), so that a refusing worker stays a candidate and the retry path
   // (not readiness) is what is tested; the breaker reacts after 3 requests.
-  const gateway = await startConfiguredGateway(t, [echoA.url, echoB.url, recorder.url, failing.url, resetting.url, rstA.url, rstB.url, patient.url, garbled.url], {
+  const gateway = await startConfiguredGateway(t, [echoA.url, echoB.url, recorder.url, failing.url, resetting.url, rstA.url, rstB.url, patient.url, garbled.url, hasty.url], {
     balancing: { strategy: 'round-robin' },
     health: { intervalMs: 5000 },
     timeouts: { requestMs: 5000 },
@@ -287,6 +287,17 @@ test('fault upstreams', async (t) => {
     const ok = await echo('garbled');
     assert.equal(ok.status, 200, 'the next request is served');
     await ok.body?.cancel();
+  });
+
+  await t.test('a worker\'s own 504 on a deadline the client shortened does not count against it either', async () => {
+    // The worker's clock, not the gateway's, ran out first: it answers 504 itself.
+    await hasty.setMode('5xx', { errorCode: 'WK_ERR_DEADLINE_EXCEEDED' });
+    for (let i = 0; i < 6; i++) {
+      const s = await sample(() => echo('hasty', {}, { 'x-infergate-timeout-ms': '1000' }));
+      assert.deepEqual([s.status, s.code], [504, 'WK_ERR_DEADLINE_EXCEEDED'], `request ${i + 1}: the worker's answer, not a 503 from an opened breaker`);
+    }
+    assert.equal(await breakerOf(hasty.url), 'closed', 'a deadline the client shortened says nothing about the worker');
+    await hasty.setMode('ok');
   });
 
   await t.test('a client\'s own short deadline does not count against a healthy worker', async () => {
