@@ -38,11 +38,16 @@ import type { RequestContext } from './context.ts';
 import type { RetryBudget } from './retry-budget.ts';
 import type { Selector } from './select-upstream.ts';
 
-/** Never forwarded to a worker: credentials and hop-by-hop headers (RFC 9110 §7.6.1), and the X-Forwarded-* the gateway sets itself from the real peer. */
+/**
+ * Never forwarded to a worker: credentials and hop-by-hop headers (RFC 9110 §7.6.1); the
+ * X-Forwarded-* the gateway sets itself from the real peer; and a client's own claims about where
+ * it came from (`Forwarded`, `X-Real-IP`, `X-Forwarded-Host`), which a worker behind the gateway
+ * could not tell from the gateway's.
+ */
 const DROPPED_REQUEST_HEADERS = new Set([
   'authorization', 'x-api-key', 'proxy-authorization', 'cookie',
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect',
-  'x-forwarded-for', 'x-forwarded-proto',
+  'x-forwarded-for', 'x-forwarded-proto', 'forwarded', 'x-real-ip', 'x-forwarded-host',
 ]);
 /**
  * Never passed on from a worker's response: hop-by-hop headers (transfer-encoding too: node:http

@@ -235,6 +235,9 @@ test('the gateway in front of real workers', async (t) => {
         'keep-alive': 'timeout=5',
         te: 'trailers',
         'x-forwarded-for': '203.0.113.66',
+        forwarded: 'for=203.0.113.66;proto=https',
+        'x-real-ip': '203.0.113.66',
+        'x-forwarded-host': 'spoofed.example',
         'x-custom': 'passes',
       },
       body: ECHO_BODY,
@@ -252,6 +255,7 @@ test('the gateway in front of real workers', async (t) => {
     assert.ok(!/x-hop-by-hop/i.test(String(h.connection ?? '')), 'the client\'s Connection tokens are not forwarded');
     assert.equal(h['x-forwarded-for'], '127.0.0.1', 'set from the real peer, not the client\'s claim');
     assert.equal(h['x-forwarded-proto'], 'http');
+    for (const name of ['forwarded', 'x-real-ip', 'x-forwarded-host']) assert.equal(h[name], undefined, `a client's own ${name} claim is not passed on`);
     assert.ok(Number(h['x-infergate-timeout-ms']) > 0, 'the worker is told the remaining budget');
     assert.equal(res.headers['x-infergate-worker'], echoWorker);
   });
