@@ -9,13 +9,14 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { answerClientError } from '../shared/http/client-error.ts';
+import { answerClientError, refuseExpectation } from '../shared/http/client-error.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { PACKAGE_VERSION } from '../shared/version.ts';
 import { buildGateway } from './app.ts';
 import { describeTopology, topologyOf, type RedisTopology } from '../shared/redis/topology.ts';
 import { ConfigError, deepFreeze, overrideRedisUrl, parseGatewayConfig, readConfigFile, setPath } from './config/load.ts';
 import { applyReload } from './config/reload.ts';
+import { applySecurityHeaders } from './routes/browser-headers.ts';
 import { startDiscovery, type RunningDiscovery } from './upstreams/discovery/start-discovery.ts';
 import { startStrategyBroadcast, type StrategyBroadcast } from './config/strategy-broadcast.ts';
 import { inProcessGroup, leaveProcessGroup, onSiblingStrategy, tellPrimary } from './processes/messages.ts';
@@ -171,7 +172,13 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
     ? createHttpsServer({ ...serverOptions, ...readTls() }, gateway.handlePublic)
     : createHttpServer(serverOptions, gateway.handlePublic);
   const adminServer = createHttpServer(serverOptions, gateway.handleAdmin);
-  for (const server of [publicServer, adminServer]) server.on('clientError', (err, socket) => answerClientError(err as NodeJS.ErrnoException, socket as Socket, logger));
+  for (const server of [publicServer, adminServer]) {
+    server.on('clientError', (err, socket) => answerClientError(err as NodeJS.ErrnoException, socket as Socket, logger));
+    server.on('checkExpectation', (req, res) => {
+      applySecurityHeaders(res);
+      refuseExpectation(req, res, logger);
+    });
+  }
 
   const publicUrl = await listen(publicServer, config.listen.port, config.listen.host, tls ? 'https' : 'http');
   const adminUrl = await listen(adminServer, config.admin.port, config.admin.host, 'http');

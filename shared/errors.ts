@@ -14,6 +14,7 @@ export const ERROR_CATALOGUE = {
   ERR_METHOD_NOT_ALLOWED: { status: 405, summary: 'the route exists but not for this method' },
   ERR_BODY_TOO_LARGE: { status: 413, summary: 'the body is over the size limit' },
   ERR_HEADERS_TOO_LARGE: { status: 431, summary: 'the request headers are over the size limit' },
+  ERR_EXPECTATION_FAILED: { status: 417, summary: 'an Expect header other than 100-continue' },
   ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'unsupported Content-Type or Content-Encoding' },
   ERR_INTERNAL: { status: 500, summary: 'an unexpected fault; details are in the log under the request id' },
   // Worker.

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { answerClientError } from '../shared/http/client-error.ts';
+import { answerClientError, refuseExpectation } from '../shared/http/client-error.ts';
 import { createLogger } from '../shared/logger.ts';
 import { parseRedisUrl } from '../shared/redis/topology.ts';
 import { PACKAGE_VERSION } from '../shared/version.ts';
@@ -96,6 +96,7 @@ export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process
   // connectionsCheckingInterval: Node enforces the two timeouts only that often (30 s by default).
   const server = createServer({ keepAliveTimeout: config.keepAliveTimeoutMs, requestTimeout: config.requestTimeoutMs, headersTimeout: 30_000, connectionsCheckingInterval: 1000 }, worker.handle);
   server.on('clientError', (err, socket) => answerClientError(err as NodeJS.ErrnoException, socket as Socket, logger));
+  server.on('checkExpectation', (req, res) => refuseExpectation(req, res, logger));
   server.maxHeadersCount = 200;
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);

@@ -7,10 +7,12 @@
  * go out in request order (RFC 9112 §9.3.2), so the 400 must not land before or inside it.
  */
 import { randomUUID } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { errorBody, InfergateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { HEADER_REQUEST_ID } from '../protocol/headers.ts';
+import { sendError } from './respond.ts';
 
 export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, logger: Logger): void {
   if (!socket.writable || (err as { code?: string }).code === 'ECONNRESET') {
@@ -37,4 +39,18 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, lo
   logger.info({ request_id: requestId, code: err.code, status: error.status }, 'refused a malformed request');
   const body = JSON.stringify(errorBody(error, requestId));
   socket.end(`HTTP/1.1 ${error.status} ${error.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+/**
+ * Answers an `Expect` other than `100-continue` (node:http's 'checkExpectation') with the JSON 417
+ * of DESIGN.md instead of node:http's empty one, and closes: the body was never asked for.
+ * `server.on('checkExpectation', (req, res) => refuseExpectation(req, res, logger))`.
+ */
+export function refuseExpectation(req: IncomingMessage, res: ServerResponse, logger: Logger): void {
+  const requestId = randomUUID();
+  const error = new InfergateError('ERR_EXPECTATION_FAILED', `cannot meet Expect: ${String(req.headers.expect).slice(0, 64)}`);
+  logger.info({ request_id: requestId, method: req.method, url: req.url, status: error.status, code: error.code }, error.message);
+  res.setHeader(HEADER_REQUEST_ID, requestId);
+  res.setHeader('connection', 'close');
+  sendError(res, error, requestId);
 }

@@ -278,6 +278,19 @@ test('the gateway in front of real workers', async (t) => {
     assert.ok(seen.headers['x-infergate-timeout-ms'], 'the worker is told the deadline');
   });
 
+  await t.test('an Expect other than 100-continue: 417 JSON, nothing reaches a worker', async () => {
+    const seenBefore = recorder.seen.length;
+    const { response, closed } = await rawExchange(gateway.url, `POST /v2/models/echo/infer HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Type: application/json\r\nContent-Length: ${ECHO_BODY.length}\r\n\r\n${ECHO_BODY}`);
+    const answer = parseRawResponse(response);
+    assert.equal(answer.status, 417);
+    const body = JSON.parse(answer.body) as { code: string; error: string; request_id: string };
+    assert.equal(body.code, 'ERR_EXPECTATION_FAILED');
+    assert.equal(body.request_id, answer.headers['x-request-id']);
+    assert.equal(answer.headers['x-content-type-options'], 'nosniff');
+    assert.ok(closed, 'the unasked-for body does not become the next request');
+    assert.equal(recorder.seen.length, seenBefore);
+  });
+
   await t.test('hop-by-hop headers of the worker\'s response are dropped', async () => {
     recorder.responseHeaders = { connection: 'keep-alive, x-worker-hop', 'x-worker-hop': 'secret', 'keep-alive': 'timeout=3', 'set-cookie': 'w=1', 'proxy-connection': 'keep-alive' };
     try {

@@ -1,5 +1,6 @@
 // Requests Node's HTTP parser refuses before the worker sees them — request smuggling (both
-// Content-Length and Transfer-Encoding), bad syntax, oversized header blocks — get the JSON error of
+// Content-Length and Transfer-Encoding), bad syntax, oversized header blocks, an Expect it cannot
+// meet — get the JSON error of
 // DESIGN.md with a request id, then the connection closes; the worker keeps serving.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,6 +32,8 @@ test('the worker answers requests its HTTP parser refuses with a JSON error and 
       raw: 'POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' },
     { name: 'a malformed request line', status: 400, code: 'ERR_BAD_REQUEST', raw: 'GET /v2 HTTP/9.9 junk\r\n\r\n' },
     { name: 'an oversized header block', status: 431, code: 'ERR_HEADERS_TOO_LARGE', raw: `GET /v2 HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n` },
+    { name: 'an Expect other than 100-continue', status: 417, code: 'ERR_EXPECTATION_FAILED',
+      raw: 'POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}' },
   ];
   for (const c of cases) {
     const reply = parse(await exchange(worker.url, c.raw));
