@@ -46,7 +46,10 @@ test('balancing strategies with three real workers', async (t) => {
   // checks get a generous timeout: a worker dropped by a slow check would skew the exact counts.
   const config = {
     workers: workers.map((w) => ({ url: w.url, weight: 1 })),
-    balancing: { strategy: 'p2c' },
+    // A short EWMA decay: peak-EWMA shuns a worker after one slow response (a GC pause, a busy CI
+    // machine) until its estimate decays; with the default 10 s that could starve it for the
+    // whole ~1 s of the conformance check below, which asserts that every worker gets a share.
+    balancing: { strategy: 'p2c', ewmaDecayMs: 200 },
     health: { timeoutMs: 2000 },
   };
   const gateway = await startConfiguredGateway(t, [], config, { waitForWorkers: false });
