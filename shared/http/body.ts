@@ -94,7 +94,15 @@ class BodyReader {
 
   #fail(err: Error): void {
     this.#cleanup();
-    this.#decoder?.destroy();
+    const decoder = this.#decoder;
+    if (decoder !== undefined) {
+      // Destroying the decoder unpipes and pauses the request, and node:http never discards a body
+      // that was being consumed: the rest would stay unread and the keep-alive connection would
+      // hang. Let it flow into nothing instead (the caller decides whether to keep the connection).
+      this.#req.unpipe(decoder);
+      decoder.destroy();
+      this.#req.resume();
+    }
     this.#reject(err);
   }
 

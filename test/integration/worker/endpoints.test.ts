@@ -2,6 +2,7 @@
 // worker process serving the demo models.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { DEMO_MODELS, startWorker, type RunningProcess } from '../../helpers/processes.ts';
 import { getJson, postJson } from '../../helpers/http.ts';
@@ -259,8 +260,45 @@ describe('every bad request is a JSON error with the right status and code', () 
     assert.equal(res.status, 413);
   });
 
+  test('a compressed body refused part-way leaves its keep-alive connection serving the next request', async () => {
+    // The bomb is refused while inflating, with most of it still unread: the rest must be read and
+    // thrown away (or the connection closed), never left in the socket with the next request behind it.
+    const bomb = gzipSync(Buffer.alloc(50 * 1024 * 1024, 0x20));
+    const junk = Buffer.alloc(200 * 1024, 0x41); // not gzip at all
+    for (const body of [bomb, junk]) {
+      const head = `POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: ${body.length}\r\n\r\n`;
+      const next = 'GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n';
+      const answers = await exchangeUntil(worker.url, Buffer.concat([Buffer.from(head), body, Buffer.from(next)]), (text) => text.includes('"live"'), 5000);
+      const statuses = [...answers.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+      assert.equal(statuses[0], body === bomb ? 413 : 400);
+      assert.ok(statuses[1] === 200 || /connection: close/i.test(answers), `the next request is answered, or the connection closed: ${JSON.stringify(statuses)}`);
+    }
+  });
+
   test('the worker still serves after all of the above', async () => {
     assert.equal((await getJson(`${worker.url}/v2/health/live`)).status, 200);
     assert.equal(worker.child.exitCode, null);
   });
 });
+
+/** Writes `raw` on a fresh connection and collects what comes back until `done` says so, the peer closes, or `ms` pass. */
+function exchangeUntil(url: string, raw: Buffer, done: (text: string) => boolean, ms: number): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    let text = '';
+    const socket = connect(Number(port), hostname, () => socket.write(raw));
+    const finish = (): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(text);
+    };
+    const timer = setTimeout(finish, ms);
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      if (done(text)) finish();
+    });
+    socket.on('close', finish);
+    socket.on('error', () => undefined);
+  });
+}
