@@ -6,6 +6,7 @@
  * status and metadata: GET and HEAD, as every GET resource must take HEAD, RFC 9110 §9.1). Any other method on those paths never reaches a worker: the gateway
  * answers 405 itself, with `Allow` from `allowedInferenceMethods`.
  */
+import { canonicalVersion } from '../../shared/protocol/version.ts';
 import type { InferenceRoute } from './context.ts';
 
 const V2_INFER = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?\/infer$/;
@@ -66,7 +67,7 @@ function pathOf(url: string): string {
 
 function route(protocol: 'v2' | 'tf', m: RegExpExecArray): InferenceRoute | undefined {
   try {
-    return { protocol, model: decodeURIComponent(m[1]!), version: m[2] === undefined ? undefined : decodeURIComponent(m[2]) };
+    return { protocol, model: decodeURIComponent(m[1]!), version: m[2] === undefined ? undefined : canonicalVersion(decodeURIComponent(m[2])) };
   } catch {
     return undefined; // bad percent-encoding: let the router answer 400/404
   }

@@ -25,6 +25,8 @@ export const OPSET_VERSION = 13;
 export interface ValueSpec {
   name: string;
   dims: Array<number | string>;
+  /** Element type; FLOAT unless given (the demo models are all FP32; tests need a few others). */
+  elemType?: 'FLOAT' | 'BOOL' | 'INT64' | 'STRING';
 }
 
 export interface FloatTensor {
@@ -95,5 +97,5 @@ function tensorProto(tensor: FloatTensor): onnxProto.onnx.ITensorProto {
 
 function valueInfo(spec: ValueSpec): onnxProto.onnx.IValueInfoProto {
   const dim = spec.dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d }));
-  return { name: spec.name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim } } } };
+  return { name: spec.name, type: { tensorType: { elemType: onnx.TensorProto.DataType[spec.elemType ?? 'FLOAT'], shape: { dim } } } };
 }

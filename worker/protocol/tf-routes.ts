@@ -166,7 +166,8 @@ function decodeB64(name: string, v: unknown): Uint8Array {
   if (typeof v === 'string') return new TextEncoder().encode(v);
   if (v !== null && typeof v === 'object' && typeof (v as { b64?: unknown }).b64 === 'string') {
     const text = (v as { b64: string }).b64;
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw new InfergateError('WK_ERR_BAD_TENSOR', `input '${name}': "b64" is not valid base64`);
+    // Padded or not, a base64 text never has a length of 1 mod 4 (Buffer.from would drop the odd character).
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.replace(/=+$/, '').length % 4 === 1) throw new InfergateError('WK_ERR_BAD_TENSOR', `input '${name}': "b64" is not valid base64`);
     return Buffer.from(text, 'base64');
   }
   throw new InfergateError('WK_ERR_BAD_TENSOR', `input '${name}': bytes elements must be strings or {"b64": "..."}`);
@@ -188,6 +189,11 @@ function nestedJson(tensor: Tensor, dims: readonly number[] = tensor.shape, text
 function predictionsJson(outputs: readonly Tensor[]): string {
   if (outputs.length === 1) return `{"predictions":${nestedJson(outputs[0]!)}}`;
   const rows = outputs[0]!.shape[0] ?? 1;
+  // One row per instance needs every output to have one entry per instance (TF-Serving refuses the same).
+  const ragged = outputs.find((t) => (t.shape[0] ?? 1) !== rows);
+  if (ragged !== undefined) {
+    throw new InfergateError('ERR_BAD_REQUEST', `outputs '${outputs[0]!.name}' and '${ragged.name}' differ in their first dimension (${rows} and ${ragged.shape[0] ?? 1}), so they cannot be split into rows; send "inputs" (the columnar format) instead of "instances"`);
+  }
   const perOutput = outputs.map((t) => {
     const texts = jsonElementTexts(t.datatype, t.data);
     const rowSize = rows === 0 ? 0 : texts.length / rows;

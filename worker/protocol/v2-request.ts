@@ -7,7 +7,7 @@ import type { Tensor } from '../../shared/protocol/datatypes.ts';
 import type { ServedVersion } from '../repository/model-repository.ts';
 import { decodeBinaryTensor } from './codec/binary-tensor.ts';
 import type { StoragePool } from './codec/storage-pool.ts';
-import { decodeJsonValues, flattenData } from './codec/json-tensor.ts';
+import { decodeJsonValues, describe, flattenData } from './codec/json-tensor.ts';
 import { mayHoldUnsafeIntegers, parseJsonPrecise } from './codec/precise-json.ts';
 import { checkDeclaredInput, checkInputSet, checkStringElements, MAX_RANK, type DeclaredInput } from './validate.ts';
 
@@ -190,7 +190,7 @@ export function decodeInferRequest(body: Buffer, headerLength: string | undefine
     if (binarySize !== undefined) {
       if (binary === undefined) throw badRequest(`input '${d.name}' declares binary_data_size but the request has no Inference-Header-Content-Length header`);
       if (!Number.isSafeInteger(binarySize) || (binarySize as number) < 0) {
-        throw new InfergateError('WK_ERR_BAD_TENSOR', `input '${d.name}': binary_data_size ${String(binarySize)} runs past the end of the body`);
+        throw new InfergateError('WK_ERR_BAD_TENSOR', `input '${d.name}': binary_data_size must be a non-negative integer, got ${describe(binarySize)}`);
       }
       data = decodeBinaryInput(d, binarySize as number, binary, binaryOffset, allocate);
       binaryOffset += binarySize as number;
@@ -243,6 +243,10 @@ function decodeRequestedOutputs(outputs: unknown[] | undefined, binaryByDefault:
     const binary = params.binary_data === undefined ? binaryByDefault : params.binary_data === true;
     const classification = params.classification ?? 0;
     if (!Number.isSafeInteger(classification) || (classification as number) < 0) throw badRequest(`output '${name}': classification must be a non-negative integer`);
+    const datatype = model.outputs.find((s) => s.name === name)!.datatype;
+    if ((classification as number) > 0 && (datatype === 'BOOL' || datatype === 'BYTES')) {
+      throw badRequest(`output '${name}': classification needs numeric scores, and this output is ${datatype}`);
+    }
     return { name, binary, classification: classification as number };
   });
 }

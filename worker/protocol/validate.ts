@@ -6,6 +6,7 @@
 import { InfergateError } from '../../shared/errors.ts';
 import { elementCount, isV2Datatype, type V2Datatype } from '../../shared/protocol/datatypes.ts';
 import type { TensorSpec } from '../repository/session-protocol.ts';
+import { describe } from './codec/json-tensor.ts';
 
 /** Rank beyond which a shape is absurd rather than merely large (ONNX itself has no rank limit). */
 export const MAX_RANK = 32;
@@ -33,7 +34,7 @@ export function checkDeclaredInput(raw: { name?: unknown; datatype?: unknown; sh
   if (spec === undefined) {
     throw bad(`unknown input '${name}'; the model takes ${model.inputs.map((s) => `'${s.name}'`).join(', ') || 'no inputs'}`);
   }
-  if (!isV2Datatype(raw.datatype)) throw bad(`input '${name}': datatype ${JSON.stringify(raw.datatype)} is not a V2 datatype`);
+  if (!isV2Datatype(raw.datatype)) throw bad(`input '${name}': datatype ${describe(raw.datatype)} is not a V2 datatype`);
   if (raw.datatype !== spec.datatype) throw bad(`input '${name}': expected datatype ${spec.datatype}, got ${raw.datatype}`);
   const shape = raw.shape;
   if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {

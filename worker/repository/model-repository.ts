@@ -10,6 +10,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../shared/logger.ts';
 import { InfergateError } from '../../shared/errors.ts';
+import { canonicalVersion } from '../../shared/protocol/version.ts';
 import { readModelConfig, type ModelConfig } from './model-config.ts';
 import { selectVersions } from './version-policy.ts';
 import type { LoadedSession, Runner } from './session-runner.ts';
@@ -90,8 +91,9 @@ export class ModelRepository {
   }
 
   /** The version to serve: the one asked for, else the highest ready one. */
-  resolve(name: string, version?: string): ServedVersion {
+  resolve(name: string, requestedVersion?: string): ServedVersion {
     const model = this.#models.get(name);
+    const version = requestedVersion === undefined ? undefined : canonicalVersion(requestedVersion);
     if (model === undefined || (model.versions.size === 0 && model.unloaded)) {
       throw new InfergateError('WK_ERR_MODEL_NOT_FOUND', `model '${name}' is not served here`);
     }

@@ -18,6 +18,8 @@ const BIGINT_RANGES: Partial<Record<V2Datatype, readonly [bigint, bigint]>> = {
 const NON_FINITE: Readonly<Record<string, number>> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
 
 const utf8 = new TextEncoder();
+/** With the `u` flag a surrogate pair is one code point, so only an unpaired surrogate matches. */
+const LONE_SURROGATE = /\p{Cs}/u;
 const utf8Decoder = new TextDecoder('utf-8');
 
 function badTensor(name: string, message: string): InfergateError {
@@ -49,8 +51,7 @@ export function decodeJsonValues(name: string, datatype: V2Datatype, values: rea
       const out = datatype === 'FP32' ? new Float32Array(n) : new Float64Array(n);
       for (let i = 0; i < n; i++) {
         const v = values[i];
-        if (typeof v === 'number') out[i] = v;
-        else if (typeof v === 'bigint') out[i] = Number(v); // a long integer literal read exactly: round it now
+        if (typeof v === 'number' || typeof v === 'bigint') out[i] = finiteOrThrow(name, datatype, v, i); // a long integer literal read exactly: rounded now
         else out[i] = nonFiniteOrThrow(name, datatype, v, i);
       }
       return out;
@@ -59,7 +60,7 @@ export function decodeJsonValues(name: string, datatype: V2Datatype, values: rea
       const out = new Uint16Array(n);
       for (let i = 0; i < n; i++) {
         const v = values[i];
-        out[i] = numberToHalfBits(typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : nonFiniteOrThrow(name, datatype, v, i));
+        out[i] = numberToHalfBits(typeof v === 'number' || typeof v === 'bigint' ? finiteOrThrow(name, datatype, v, i) : nonFiniteOrThrow(name, datatype, v, i));
       }
       return out;
     }
@@ -94,6 +95,8 @@ export function decodeJsonValues(name: string, datatype: V2Datatype, values: rea
       for (let i = 0; i < n; i++) {
         const v = values[i];
         if (typeof v !== 'string') throw badTensor(name, `element ${i} must be a string, got ${describe(v)}`);
+        // A lone surrogate has no UTF-8 form: encoding would silently put U+FFFD in its place.
+        if (LONE_SURROGATE.test(v)) throw badTensor(name, `element ${i} holds a lone UTF-16 surrogate, which is not text`);
         out[i] = utf8.encode(v);
       }
       return out;
@@ -112,15 +115,35 @@ export function decodeJsonValues(name: string, datatype: V2Datatype, values: rea
   }
 }
 
+/** Largest magnitude that still rounds to a finite value: FP32's and FP16's maximum plus half an ulp. */
+const FINITE_LIMIT: Partial<Record<V2Datatype, number>> = { FP32: 3.4028235677973366e38, FP16: 65520 };
+
+/**
+ * A JSON number as a float of `datatype`, refused when it would not be finite there: a literal like
+ * 1e400 parses as Infinity, and 1e39 becomes Infinity in FP32. Non-finite values must be asked for
+ * by name ("Infinity"), never arrive by overflow.
+ */
+function finiteOrThrow(name: string, datatype: V2Datatype, v: number | bigint, i: number): number {
+  const x = Number(v);
+  const limit = FINITE_LIMIT[datatype] ?? Number.MAX_VALUE;
+  if (!Number.isFinite(x) || Math.abs(x) >= limit) throw badTensor(name, `element ${i} is out of range for ${datatype}`);
+  return x;
+}
+
 function nonFiniteOrThrow(name: string, datatype: V2Datatype, v: unknown, i: number): number {
   if (typeof v === 'string' && v in NON_FINITE) return NON_FINITE[v]!;
   throw badTensor(name, `element ${i} must be a number for ${datatype}, got ${describe(v)}`);
 }
 
-function describe(v: unknown): string {
+/**
+ * A client's value for an error message, never by calling its own methods: `String({"toString": 1})`
+ * throws, and `JSON.stringify` of 20 000 nested arrays overflows the stack.
+ */
+export function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array (nesting does not match the shape)';
   if (typeof v === 'string') return `string ${JSON.stringify(v.length > 20 ? `${v.slice(0, 20)}…` : v)}`;
+  if (typeof v === 'object') return 'an object';
   return `${typeof v} ${String(v).slice(0, 30)}`;
 }
 
