@@ -14,6 +14,7 @@ import type { ServedVersion } from '../repository/model-repository.ts';
 import type { TensorSpec } from '../repository/session-protocol.ts';
 import { decodeJsonValues, jsonElementTexts } from './codec/json-tensor.ts';
 import { HEADER_TIMEOUT_MS, parseTimeoutHeader } from '../../shared/protocol/headers.ts';
+import { canonicalVersion } from '../../shared/protocol/version.ts';
 import { runInference } from './inference.ts';
 import { needsExactIntegers, parseJsonBody } from './v2-request.ts';
 import { checkDeclaredInput, checkInputSet, checkStringElements, MAX_RANK } from './validate.ts';
@@ -31,9 +32,14 @@ export function registerTfRoutes(router: Router, deps: ProtocolDeps): void {
   const { repository } = deps;
   router
     .add('GET', new RegExp(`^${MODEL}$`), async ({ res, params }) => {
-      const [name, version] = params as [string, string];
-      repository.resolve(name, version || undefined); // 404 for an unknown model or version
-      const index = (await repository.index()).filter((e) => e.name === name && (!version || e.version === version));
+      const [name, asked] = params as [string, string];
+      const version = asked ? canonicalVersion(asked) : undefined;
+      // Every version's state, loaded or not: a version that failed to load is reported (END, with
+      // its error), as TF-Serving does, not refused as "not ready".
+      const all = (await repository.index()).filter((e) => e.name === name);
+      if (all.length === 0) throw new InfergateError('WK_ERR_MODEL_NOT_FOUND', `model '${name}' is not served here`);
+      const index = version === undefined ? all : all.filter((e) => e.version === version);
+      if (index.length === 0) throw new InfergateError('WK_ERR_VERSION_NOT_FOUND', `model '${name}' has no version '${version}'`);
       sendJson(res, 200, {
         model_version_status: index.map((e) => ({
           version: e.version,

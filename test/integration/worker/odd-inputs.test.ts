@@ -4,7 +4,7 @@
 // test/helpers/typed-models.ts.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEMO_MODELS, startWorker, type RunningProcess } from '../../helpers/processes.ts';
@@ -16,6 +16,8 @@ before(async () => {
   repo = await mkdtemp(join(tmpdir(), 'infergate-odd-'));
   await cp(join(DEMO_MODELS, 'iris'), join(repo, 'iris'), { recursive: true });
   await writeTypedModels(repo);
+  await mkdir(join(repo, 'broken', '1'), { recursive: true });
+  await writeFile(join(repo, 'broken', '1', 'model.onnx'), 'not an ONNX model');
   worker = await startWorker(undefined, repo);
 });
 after(async () => {
@@ -93,4 +95,19 @@ test('"01" names version 1, on both protocols', async () => {
   assert.equal((await post('/v2/models/iris/versions/01/infer', iris('[5.1,3.5,1.4,0.2]'))).status, 200);
   assert.equal((await post('/v1/models/iris/versions/001:predict', '{"instances":[[5.1,3.5,1.4,0.2]]}')).status, 200);
   assert.equal((await post('/v2/models/iris/versions/2/infer', iris('[5.1,3.5,1.4,0.2]'))).status, 404);
+});
+
+test('TF model status reports a version that failed to load, with its error', async () => {
+  for (const path of ['/v1/models/broken', '/v1/models/broken/versions/1']) {
+    const res = await fetch(worker.url + path);
+    const body = (await res.json()) as { model_version_status: Array<{ version: string; state: string; status: { error_code: string; error_message: string } }> };
+    assert.equal(res.status, 200, path);
+    assert.equal(body.model_version_status.length, 1);
+    assert.equal(body.model_version_status[0]!.state, 'END');
+    assert.notEqual(body.model_version_status[0]!.status.error_code, 'OK');
+    assert.ok(body.model_version_status[0]!.status.error_message.length > 0, 'the load error is shown');
+  }
+  assert.equal((await fetch(`${worker.url}/v1/models/broken/versions/2`)).status, 404);
+  assert.equal((await fetch(`${worker.url}/v1/models/nothing`)).status, 404);
+  assert.equal((await fetch(`${worker.url}/v1/models/iris/versions/01`)).status, 200);
 });
