@@ -107,8 +107,9 @@ export function splitBinaryBody(body: Buffer, headerLength: string | undefined):
 }
 
 function jsonHeaderLength(body: Buffer, headerLength: string): number {
-  const length = Number(headerLength);
-  if (!Number.isSafeInteger(length) || length < 0 || length > body.length) {
+  // Digits only: Number() would also take "0x10", "1e1", "-0" and "" (as 0).
+  const length = /^\d{1,15}$/.test(headerLength) ? Number(headerLength) : Number.NaN;
+  if (!Number.isSafeInteger(length) || length > body.length) {
     throw badRequest(`Inference-Header-Content-Length ${JSON.stringify(headerLength)} does not fit a body of ${body.length} bytes`);
   }
   return length;

@@ -233,6 +233,7 @@ describe('every bad request is a JSON error with the right status and code', () 
     ['unsupported content type', JSON.stringify(irisRequest(SETOSA, [1, 4])), 415, 'ERR_UNSUPPORTED_MEDIA_TYPE', { 'content-type': 'text/plain' }],
     ['unsupported encoding', JSON.stringify(irisRequest(SETOSA, [1, 4])), 415, 'ERR_UNSUPPORTED_MEDIA_TYPE', { 'content-encoding': 'br' }],
     ['binary header length past the body', JSON.stringify(irisRequest(SETOSA, [1, 4])), 400, 'ERR_BAD_REQUEST', { 'inference-header-content-length': '99999' }],
+    ...['0x10', '1e1', '', '-0'].map((value): [string, string, number, string, Record<string, string>] => [`binary header length ${JSON.stringify(value)} (not decimal digits)`, JSON.stringify(irisRequest(SETOSA, [1, 4])), 400, 'ERR_BAD_REQUEST', { 'inference-header-content-length': value }]),
   ];
   for (const [name, body, status, code, headers] of cases) {
     test(name, async () => {
