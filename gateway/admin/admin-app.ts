@@ -33,7 +33,8 @@ const AddWorker = z.strictObject({ url: z.url({ protocol: /^https?$/ }), weight:
 const SetStrategy = z.strictObject({ strategy: z.enum(STRATEGY_NAMES) });
 const CreateKey = z.strictObject({
   name: z.string().min(1).max(200),
-  models: z.union([z.literal('*'), z.array(z.string().min(1)).min(1)]).default('*'),
+  // ["*"] means every model, as it does for the CLI and in a JWT's models claim.
+  models: z.union([z.literal('*'), z.array(z.string().min(1)).min(1)]).default('*').transform((m) => (Array.isArray(m) && m.includes('*') ? '*' as const : m)),
   ratePerSec: z.number().positive().optional(),
   burst: z.number().int().positive().optional(),
   plan: z.string().optional(),
@@ -88,7 +89,7 @@ export function adminRouter(deps: AdminDeps): express.Router {
   router.get('/admin/keys', async (_req, res) => void res.json({ keys: (await store().list()).map(keyView) }));
   router.post('/admin/keys', async (req, res) => {
     const input = parse(CreateKey, req.body);
-    const created = await store().create({
+    const created = await createKey(store(), {
       name: input.name,
       models: input.models,
       ...(input.ratePerSec !== undefined && { ratePerSec: input.ratePerSec }),
@@ -127,6 +128,24 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
 }
 
 /** The config with every secret replaced, so it can be shown to operators. */
-export function maskSecrets(config: GatewayConfig): unknown {
-  return JSON.parse(JSON.stringify(config, (key, value: unknown) => (/token|secret|password|key$/i.test(key) && typeof value === 'string' ? '***' : value)));
+/** The key store's own checks (checkCreateInput, a TypeError) are the client's mistake: 400. */
+async function createKey(store: KeyStore, input: Parameters<KeyStore['create']>[0]): ReturnType<KeyStore['create']> {
+  try {
+    return await store.create(input);
+  } catch (err) {
+    if (err instanceof TypeError) throw new InfergateError('ERR_BAD_REQUEST', err.message);
+    throw err;
+  }
 }
+
+export function maskSecrets(config: GatewayConfig): unknown {
+  return JSON.parse(JSON.stringify(config, (key, value: unknown) => {
+    if (typeof value !== 'string') return value;
+    if (/token|secret|password|key$/i.test(key)) return '***';
+    // Credentials inside an address (redis://user:password@host): the key name says nothing of them.
+    return value.replace(URL_PASSWORD, '$1***@');
+  }));
+}
+
+/** The password of `scheme://user:password@host`, with what precedes it kept (`$1`). */
+const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i;

@@ -33,22 +33,27 @@ function costingBody(mode: 'request' | 'batch', body: Buffer, encoding: string |
 
 const EMPTY = Buffer.alloc(0);
 
+/** Unknown plan names warned about once each, up to this many (the names come from credentials). */
+const MAX_WARNED_PLANS = 100;
+
 export function throttleStage(options: GatewayConfig['throttle'], deps: { limiter: RateLimiter; logger: Logger; bodyLimitBytes: number; namespace?: string }): Stage {
   const prefix = deps.namespace === undefined ? BUCKET_PREFIX : bucketPrefix(deps.namespace);
   const bodyLimit = deps.bodyLimitBytes;
-  if (options.defaultPlan !== undefined && options.plans[options.defaultPlan] === undefined) {
+  // Own properties only: a credential naming "constructor" or "__proto__" must not find Object's.
+  const namedPlan = (name: string): RatePlan | undefined => (Object.hasOwn(options.plans, name) ? options.plans[name] : undefined);
+  if (options.defaultPlan !== undefined && namedPlan(options.defaultPlan) === undefined) {
     throw new Error(`throttle.defaultPlan '${options.defaultPlan}' is not one of throttle.plans (${Object.keys(options.plans).join(', ') || 'none'})`);
   }
   const warned = new Set<string>();
   const planOf = (principal: Principal): RatePlan | undefined => {
     const plan = principal.plan ?? options.defaultPlan;
     if (plan === undefined || typeof plan === 'object') return plan;
-    const named = options.plans[plan];
-    if (named === undefined && !warned.has(plan)) {
+    const named = namedPlan(plan);
+    if (named === undefined && !warned.has(plan) && warned.size < MAX_WARNED_PLANS) {
       warned.add(plan);
       deps.logger.warn({ plan, subject: principal.subject }, 'unknown rate plan named by a credential; the default plan applies');
     }
-    return named ?? (options.defaultPlan === undefined ? undefined : options.plans[options.defaultPlan]);
+    return named ?? (options.defaultPlan === undefined ? undefined : namedPlan(options.defaultPlan));
   };
   const storeDown = (err: unknown): never => {
     if (err instanceof StoreUnavailableError) throw new InfergateError('GW_ERR_RATE_LIMIT_UNAVAILABLE', 'the rate limit cannot be checked right now', { 'Retry-After': '1' });

@@ -17,7 +17,8 @@ const TOKEN = 'admin-token-for-unit-tests-0123';
 test('admin API', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'infergate-admin-'));
   const keyStore = await openFileKeyStore({ path: join(dir, 'keys.json'), watchIntervalMs: false });
-  const config = parseGatewayConfig({ balancing: { strategy: 'round-robin' }, health: { intervalMs: 60_000 } }, 'test');
+  // A Redis address with a password: the config view must mask it (nothing connects to it here).
+  const config = parseGatewayConfig({ balancing: { strategy: 'round-robin' }, health: { intervalMs: 60_000 }, redis: { url: 'redis://probe:hunter2-redis-pw@127.0.0.1:1' } }, 'test');
   const gateway = buildGateway(config, { logger: silentLogger(), now: () => performance.now(), rng: Math.random, adminToken: TOKEN, keyStore, limiter: new MemoryLimiter() });
   t.after(async () => {
     gateway.close();
@@ -73,6 +74,15 @@ test('admin API', async (t) => {
     assert.equal(revoked.status, 200);
     assert.ok(revoked.body.revokedAt > 0);
     assert.equal((await admin().post('/admin/keys').send({ name: '' })).status, 400);
+    // What the schema lets through but the key store refuses: still the client's mistake.
+    for (const body of [{ name: 'x', burst: 5 }, { name: '   ' }, { name: 'x', plan: '' }]) {
+      const res = await admin().post('/admin/keys').send(body);
+      assert.deepEqual([res.status, res.body.code], [400, 'ERR_BAD_REQUEST'], JSON.stringify(body));
+      assert.equal(typeof res.body.error, 'string');
+    }
+    const everything = await admin().post('/admin/keys').send({ name: 'all', models: ['*'] });
+    assert.equal(everything.status, 201);
+    assert.equal(everything.body.record.models, '*', '["*"] is every model, not a model named "*"');
   });
 
   await t.test('config: effective configuration with the admin token masked', async () => {
@@ -80,5 +90,7 @@ test('admin API', async (t) => {
     assert.equal(res.status, 200);
     assert.equal(res.body.balancing.strategy, 'round-robin', 'the configuration, not the live strategy');
     assert.ok(!JSON.stringify(res.body).includes(TOKEN));
+    assert.ok(!JSON.stringify(res.body).includes('hunter2-redis-pw'), 'a password inside an address is masked too');
+    assert.equal(res.body.redis.url, 'redis://probe:***@127.0.0.1:1', 'the rest of the address stays readable');
   });
 });

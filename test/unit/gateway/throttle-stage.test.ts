@@ -32,3 +32,19 @@ test('batch cost: a gzip body costs its inflated batch size, not 1', async () =>
 test('an unknown default plan fails at build time, naming it', () => {
   assert.throws(() => throttleStage({ enabled: true, plans: {}, defaultPlan: 'gold', perModel: false, cost: 'request', onStoreFailure: 'open' }, { limiter: new MemoryLimiter(), logger: silentLogger(), bodyLimitBytes: 1024 }), /gold/);
 });
+
+test('a plan named like an Object property is an unknown plan: the default applies, not a 500', async () => {
+  const plans = { gold: { ratePerSec: 0.001, burst: 2 } };
+  assert.throws(() => throttleStage({ enabled: true, plans, defaultPlan: 'constructor', perModel: false, cost: 'request', onStoreFailure: 'open' }, { limiter: new MemoryLimiter(), logger: silentLogger(), bodyLimitBytes: 1024 }), /constructor/);
+  for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+    const stage = throttleStage({ enabled: true, plans, defaultPlan: 'gold', perModel: false, cost: 'request', onStoreFailure: 'open' }, { limiter: new MemoryLimiter(), logger: silentLogger(), bodyLimitBytes: 1024 });
+    const named = (): RequestContext => {
+      const ctx = context(v2Body(1));
+      ctx.principal = { subject: `holder-of-${name}`, kind: 'jwt', models: '*', plan: name };
+      return ctx;
+    };
+    await stage(named());
+    await stage(named());
+    await assert.rejects(async () => stage(named()), (err: InfergateError) => err.code === 'GW_ERR_RATE_LIMITED', `${name}: gold's burst of 2 applies`);
+  }
+});
