@@ -55,7 +55,7 @@ export interface GatewayDeps {
   version?: string;
   /** Called after the admin API changed the strategy, to tell the other replicas (main.ts: Redis pub/sub). */
   strategyChangedByAdmin?: (strategy: string) => void;
-  /** Admin token (the environment's INFERGATE_ADMIN_TOKEN wins over the config file's, in main.ts). */
+  /** Admin token (config admin.token, which INFERGATE_ADMIN_TOKEN overrides in main.ts). */
   adminToken?: string | undefined;
   /** The web application's directory (default gateway/web/public/). */
   webRoot?: string;

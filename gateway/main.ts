@@ -52,6 +52,8 @@ export async function resolveGatewayConfig(flags: Record<string, string | undefi
   if (env.INFERGATE_WORKERS) raw.workers = env.INFERGATE_WORKERS.split(',').filter(Boolean).map((url) => ({ url: url.trim() }));
   if (env.LOG_LEVEL) raw.logLevel = env.LOG_LEVEL;
   if (env.REDIS_URL) overrideRedisUrl(raw, env.REDIS_URL);
+  // Through the schema like the file's token, so a short one is refused the same way.
+  if (env.INFERGATE_ADMIN_TOKEN) setPath(raw, 'admin.token', env.INFERGATE_ADMIN_TOKEN);
   if (env.INFERGATE_JWT_SECRET) applyJwtSecret(raw, env.INFERGATE_JWT_SECRET);
   if (flags.redis !== undefined) overrideRedisUrl(raw, flags.redis);
   if (flags['allow-anonymous'] !== undefined) setPath(raw, 'auth.anonymous.enabled', true);
@@ -131,7 +133,7 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
     now: () => performance.now(),
     rng: Math.random,
     version: PACKAGE_VERSION,
-    adminToken: env.INFERGATE_ADMIN_TOKEN ?? config.admin.token,
+    adminToken: config.admin.token,
     ...(shared.keyStore !== undefined && { keyStore: shared.keyStore }),
     ...(shared.limiter !== undefined && { limiter: shared.limiter }),
   });
@@ -191,8 +193,7 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
     if (flags.config === undefined) return;
     try {
       const next = await resolveGatewayConfig(flags, env);
-      applyReload(gateway, current, next, logger);
-      current = next;
+      current = applyReload(gateway, current, next, logger);
       logger.info({ why }, 'configuration reloaded');
     } catch (err) {
       logger.error({ why, err: (err as Error).message }, 'configuration reload rejected; the running configuration stays');

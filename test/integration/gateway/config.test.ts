@@ -11,11 +11,11 @@ import { CLI, REPO_ROOT, startWorker, TEST_ADMIN_TOKEN, waitFor } from '../../he
 import { adminWorkers, inferIris, irisRepository, startConfiguredGateway, tempDir, waitForWorker, writeConfig } from './support.ts';
 
 /** Runs `infergate gateway --config <file>` expecting it to refuse to start. */
-async function bootFailure(configPath: string): Promise<{ code: number | null; stderr: string; ms: number }> {
+async function bootFailure(configPath: string, adminToken = TEST_ADMIN_TOKEN): Promise<{ code: number | null; stderr: string; ms: number }> {
   const started = performance.now();
   const child = spawn(process.execPath, [CLI, 'gateway', '--config', configPath, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], {
     cwd: REPO_ROOT,
-    env: { ...process.env, INFERGATE_ADMIN_TOKEN: TEST_ADMIN_TOKEN },
+    env: { ...process.env, INFERGATE_ADMIN_TOKEN: adminToken },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -45,6 +45,14 @@ test('config errors name the bad key and stop the process', async (t) => {
       assert.ok(stderr.includes(c.file), 'stderr names the file');
     });
   }
+
+  await t.test('a short admin token from the environment is refused like one in the file', async () => {
+    const path = await writeConfig(join(dir, 'fine.json'), {});
+    const { code, stderr } = await bootFailure(path, 'a');
+    assert.notEqual(code, null, 'the process exits by itself, it is not killed');
+    assert.notEqual(code, 0);
+    assert.match(stderr, /admin\.token/);
+  });
 
   await t.test('a file that is not valid JSON is named', async () => {
     const path = join(dir, 'broken.json');

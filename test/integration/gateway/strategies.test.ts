@@ -131,8 +131,15 @@ test('balancing strategies with three real workers', async (t) => {
 
   await t.test('GET /admin/config shows the configuration in force after a reload', async () => {
     assert.equal(await currentStrategy(gateway), 'least-connections');
-    const config = (await (await gateway.admin('/admin/config')).json()) as { balancing: { strategy: string } };
+    const config = (await (await gateway.admin('/admin/config')).json()) as { balancing: { strategy: string }; limits: { bodyBytes: number } };
     assert.equal(config.balancing.strategy, 'least-connections', 'the reloaded file\'s strategy');
+    // A change that needs a restart is reported, and not shown as if it were in force.
+    const bodyBytes = config.limits.bodyBytes;
+    const logsBefore = gateway.logs.length;
+    await rewrite({ balancing: { strategy: 'least-connections' }, limits: { bodyBytes: bodyBytes + 1 } });
+    await waitFor(() => gateway.logs.slice(logsBefore).some((l) => l.msg === 'config changes that take effect only after a restart'), 5000);
+    const after = (await (await gateway.admin('/admin/config')).json()) as { limits: { bodyBytes: number } };
+    assert.equal(after.limits.bodyBytes, bodyBytes, 'the body limit in force is still the old one');
   });
 
   await t.test('SIGHUP after editing switches the strategy under load', async () => {
