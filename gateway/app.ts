@@ -32,7 +32,7 @@ import { createGatewayMetrics, UNKNOWN_MODEL_LABEL, type GatewayMetrics } from '
 import type { RequestContext } from './pipeline/context.ts';
 import { createForwarder } from './pipeline/forward.ts';
 import { allowedInferenceMethods, matchInferenceRoute, originFormOf } from './pipeline/inference-route.ts';
-import { buildInferencePipeline } from './pipeline/pipeline.ts';
+import { buildInferencePipeline, type Stage } from './pipeline/pipeline.ts';
 import { requestIdOf } from './pipeline/request-id.ts';
 import { RetryBudget } from './pipeline/retry-budget.ts';
 import { createSelector } from './pipeline/select-upstream.ts';
@@ -135,6 +135,9 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
   });
   if (config.throttle.enabled && deps.limiter === undefined) throw new Error('throttling is enabled but no rate limiter was given');
   const authenticate = authenticateStage(config.auth, { apiKeys, jwt });
+  const throttleWith = (options: GatewayConfig['throttle']): Stage | undefined => (config.throttle.enabled
+    ? throttleStage(options, { limiter: deps.limiter!, logger, bodyLimitBytes: config.limits.bodyBytes, namespace: config.redis.namespace })
+    : undefined);
   const authorize = authorizeStage();
   const adminToken = deps.adminToken ?? config.admin.token;
   const poolStats = new PoolStats({ now });
@@ -147,7 +150,7 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     logger,
     now,
     authenticate: [authenticate, authorize],
-    throttle: config.throttle.enabled ? throttleStage(config.throttle, { limiter: deps.limiter!, logger, bodyLimitBytes: config.limits.bodyBytes, namespace: config.redis.namespace }) : undefined,
+    throttle: throttleWith(config.throttle),
     forward: (ctx) => forwarder.forward(ctx),
     onDone: (ctx, status) => {
       const worker = ctx.upstream?.id ?? 'none';
@@ -173,7 +176,8 @@ export function buildGateway(config: GatewayConfig, deps: GatewayDeps): Gateway 
     version,
     upstreamTimeoutMs: config.health.timeoutMs,
     metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
-    caller: callerAuth({ authenticate, authorize, adminToken: adminTokenChecker(adminToken) }),
+    // The public routes express answers take one token each, like an inference request of cost 1.
+    caller: callerAuth({ authenticate, authorize, throttle: throttleWith({ ...config.throttle, cost: 'request' }), adminToken: adminTokenChecker(adminToken) }),
   }));
   publicApp.use(web('public'));
   publicApp.use(inferenceMethodNotAllowed);

@@ -77,7 +77,8 @@ export function throttleStage(options: GatewayConfig['throttle'], deps: { limite
     const plan = planOf(principal);
     if (plan === undefined) return undefined;
     const cost = requestCost(options.cost, ctx.route.protocol, costingBody(options.cost, ctx.body, ctx.req.headers['content-encoding'], bodyLimit), ctx.req.headers);
-    const key = bucketKey(principal.subject, options.perModel ? ctx.route.model : undefined, prefix);
+    // A call for no model in particular (the repository index) takes from the principal's own bucket.
+    const key = bucketKey(principal.subject, options.perModel && ctx.route.model !== '' ? ctx.route.model : undefined, prefix);
     if (limiter.takeSync !== undefined) return apply(ctx, limiter.takeSync(key, cost, plan), cost, plan);
     return limiter.take(key, cost, plan).then((decision) => apply(ctx, decision, cost, plan), storeDown);
   };

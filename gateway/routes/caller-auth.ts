@@ -3,7 +3,8 @@
  * extension): the inference pipeline's own authenticate and authorize stages, run on a context built
  * for the route, so a credential means the same everywhere on the public port. Repository load and
  * unload change what every worker serves, so they take the admin token instead: an ordinary
- * credential is 403 `insufficient_scope`, none is 401.
+ * credential is 403 `insufficient_scope`, none is 401. Every call but those takes a token from the
+ * caller's rate plan, as an inference request of cost 1 does (the index reaches every worker).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InfergateError } from '../../shared/errors.ts';
@@ -19,6 +20,8 @@ export interface CallerAuthDeps {
   authenticate: Stage;
   /** The pipeline's authorize stage (403 for a model outside the principal's scope). */
   authorize: Stage;
+  /** The pipeline's throttle stage at cost 1 (429); undefined when throttling is off. */
+  throttle?: Stage | undefined;
   /** The admin-token check of gateway/admin/admin-auth.ts. */
   adminToken: (headers: IncomingMessage['headers']) => AdminTokenCheck;
 }
@@ -40,12 +43,15 @@ export function callerAuth(deps: CallerAuthDeps): CallerAuth {
   }
   return {
     async principal(req, res) {
-      const { principal } = await authenticated(req, res, '');
-      if (principal === undefined) throw new Error('the authenticate stage set no principal');
-      return principal;
+      const ctx = await authenticated(req, res, '');
+      if (ctx.principal === undefined) throw new Error('the authenticate stage set no principal');
+      await deps.throttle?.(ctx);
+      return ctx.principal;
     },
     async authorizeModel(req, res, model) {
-      await deps.authorize(await authenticated(req, res, model));
+      const ctx = await authenticated(req, res, model);
+      await deps.authorize(ctx);
+      await deps.throttle?.(ctx);
     },
     async requireAdmin(req, res) {
       if (deps.adminToken(req.headers) === 'valid') return;

@@ -80,6 +80,25 @@ test('authentication, authorization and throttling at the gateway', async (t) =>
     assert.equal(denied.headers.get('ratelimit-remaining'), '0');
   });
 
+  await t.test('the repository index and model metadata take tokens too: the index reaches every worker', async () => {
+    const { key } = await createKey({ name: 'index-caller', models: '*', ratePerSec: 0.01, burst: 2 });
+    const indexCalls = (): number => upstream.requestsTo('/v2/repository/index');
+    const before = indexCalls();
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(`${gateway.url}/v2/repository/index`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: '{}' });
+      statuses.push(res.status);
+      if (res.status === 429) assert.equal(((await res.json()) as { code: string }).code, 'GW_ERR_RATE_LIMITED');
+      else await res.body?.cancel();
+    }
+    assert.deepEqual(statuses, [200, 200, 429, 429]);
+    // Two admitted calls reach the worker; one more may be the gateway's own periodic index refresh.
+    assert.ok(indexCalls() - before <= 3, `a refused index call never fans out to the workers (${indexCalls() - before} index calls)`);
+    const metadata = await fetch(`${gateway.url}/v2/models/echo`, { headers: { 'x-api-key': key } });
+    assert.equal(metadata.status, 429, 'the same bucket');
+    await metadata.body?.cancel();
+  });
+
   await t.test('revocation through the admin API takes effect within seconds', async () => {
     const { key, record } = await createKey({ name: 'to-revoke', models: '*' });
     assert.equal((await infer({ 'x-api-key': key })).status, 200);
