@@ -4,7 +4,8 @@
  * `server.on('clientError', (err, socket) => answerClientError(err, socket, logger))`.
  *
  * A malformed request pipelined behind one still being answered waits for that answer: responses
- * go out in request order (RFC 9112 §9.3.2), so the 400 must not land before or inside it.
+ * go out in request order (RFC 9112 §9.3.2), so the 400 must not land before or inside it. A body
+ * the parser refuses part-way is the current request's own fault, answered at once.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -23,11 +24,21 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, lo
   // handler checks it too).
   const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
   if (inFlight != null && !inFlight.writableFinished) {
-    inFlight.once('close', () => {
-      if (inFlight.writableFinished) answerClientError(err, socket, logger);
-      else socket.destroy();
-    });
-    return;
+    if (inFlight.req.complete) {
+      // The broken request came after the one being answered: answer it after that one.
+      inFlight.once('close', () => {
+        if (inFlight.writableFinished) answerClientError(err, socket, logger);
+        else socket.destroy();
+      });
+      return;
+    }
+    // The error is in the body of the request being answered (a Transfer-Encoding the parser
+    // refused after the headers): it cannot be answered normally. Refuse it now, unless its answer
+    // has begun, which only a cut connection can end.
+    if (inFlight.headersSent) {
+      socket.destroy();
+      return;
+    }
   }
   const error = err.code === 'HPE_HEADER_OVERFLOW'
     ? new InfergateError('ERR_HEADERS_TOO_LARGE', 'the request headers are too large')
