@@ -78,8 +78,17 @@ export function throttleStage(options: GatewayConfig['throttle'], deps: { limite
     if (plan === undefined) return undefined;
     const cost = requestCost(options.cost, ctx.route.protocol, costingBody(options.cost, ctx.body, ctx.req.headers['content-encoding'], bodyLimit), ctx.req.headers);
     // A call for no model in particular (the repository index) takes from the principal's own bucket.
-    const key = bucketKey(principal.subject, options.perModel && ctx.route.model !== '' ? ctx.route.model : undefined, prefix);
+    const key = bucketKey(bucketOwner(principal), options.perModel && ctx.route.model !== '' ? ctx.route.model : undefined, prefix);
     if (limiter.takeSync !== undefined) return apply(ctx, limiter.takeSync(key, cost, plan), cost, plan);
     return limiter.take(key, cost, plan).then((decision) => apply(ctx, decision, cost, plan), storeDown);
   };
+}
+
+/**
+ * Whose bucket a principal spends: API keys are `key:<id>` and anonymous callers `anonymous`
+ * already; a JWT's subject is whatever its issuer wrote, so it gets `jwt:` in front, or a token
+ * with `sub: "anonymous"` or `sub: "key:<id>"` would share that caller's bucket.
+ */
+function bucketOwner(principal: Principal): string {
+  return principal.kind === 'jwt' ? `jwt:${principal.subject}` : principal.subject;
 }

@@ -48,3 +48,17 @@ test('a plan named like an Object property is an unknown plan: the default appli
     await assert.rejects(async () => stage(named()), (err: InfergateError) => err.code === 'GW_ERR_RATE_LIMITED', `${name}: gold's burst of 2 applies`);
   }
 });
+
+test('a JWT whose subject reads like another caller\'s spends its own bucket', async () => {
+  const stage = throttleStage({ enabled: true, plans: {}, perModel: false, cost: 'request', onStoreFailure: 'open' }, { limiter: new MemoryLimiter(), logger: silentLogger(), bodyLimitBytes: 1024 });
+  const as = (kind: 'jwt' | 'anonymous' | 'api-key', subject: string): RequestContext => {
+    const ctx = context(v2Body(1));
+    ctx.principal = { subject, kind, models: '*', plan: { ratePerSec: 0.001, burst: 1 } };
+    return ctx;
+  };
+  for (const [subject, owner] of [['anonymous', 'anonymous'], ['key:abc', 'api-key']] as const) {
+    await stage(as(owner, subject)); // the real caller spends its one token
+    await stage(as('jwt', subject)); // the token holder still has its own
+    await assert.rejects(async () => stage(as('jwt', subject)), (err: InfergateError) => err.code === 'GW_ERR_RATE_LIMITED');
+  }
+});
