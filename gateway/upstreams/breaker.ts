@@ -1,8 +1,10 @@
 /**
  * One opossum circuit breaker per worker. Connection errors, timeouts and 5xx answers count as
  * failures; 4xx answers are the client's fault and count as successes. Open: the worker leaves the
- * candidates. After resetTimeoutMs it is half-open: exactly one trial request goes through (opossum
- * rejects the others while the trial is pending) and its outcome closes or re-opens the breaker.
+ * candidates. After resetTimeoutMs it is half-open: exactly one trial request goes through (the
+ * others are refused while it is pending) and its outcome closes or re-opens the breaker; a trial
+ * that ends in a way that does not count (the client left, or shortened the deadline) decides
+ * nothing, and the next request is the trial.
  * The per-request deadline is enforced by the forwarder, not by opossum's own `timeout`, because
  * opossum aborts one shared AbortController per breaker and our deadlines differ per request.
  */
@@ -25,6 +27,11 @@ export interface Breaker {
   readonly admits: boolean;
   fire<T>(attempt: () => Promise<T>): Promise<T>;
   shutdown(): void;
+}
+
+/** What opossum rejects with while it refuses calls: forward.ts retries these elsewhere. */
+function breakerOpenError(): Error {
+  return Object.assign(new Error('Breaker is open'), { code: 'EOPENBREAKER' });
 }
 
 export function createBreaker(options: GatewayConfig['breaker'], onTransition: (state: BreakerState) => void): Breaker {
@@ -56,14 +63,26 @@ export function createBreaker(options: GatewayConfig['breaker'], onTransition: (
       return s === 'closed' || (s === 'half-open' && !trialUnderWay);
     },
     fire<T>(attempt: () => Promise<T>): Promise<T> {
-      // Closed (the steady state): opossum's own promise, nothing wrapped around it.
+      // Closed (the steady state) or open (opossum refuses at once): opossum's own promise.
       if (!breaker.halfOpen) return breaker.fire(attempt) as Promise<T>;
+      if (trialUnderWay) return Promise.reject(breakerOpenError());
+      // Half-open: the trial runs beside opossum, which would count an outcome its errorFilter
+      // spares (the client went away, or its own short deadline) as a success and close the
+      // breaker on a worker that never answered. Here such a trial decides nothing: the breaker
+      // stays half-open and the next request is the trial.
       trialUnderWay = true;
-      const trial = breaker.fire(attempt) as Promise<T>;
-      const settled = (): void => {
-        trialUnderWay = false;
-      };
-      trial.then(settled, settled);
+      const trial = attempt();
+      trial.then(
+        () => {
+          trialUnderWay = false;
+          breaker.close();
+        },
+        (err: unknown) => {
+          trialUnderWay = false;
+          if (err instanceof UpstreamFailure && !err.countsAsFailure) return;
+          breaker.open();
+        },
+      );
       return trial;
     },
     shutdown() {

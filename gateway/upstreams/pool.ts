@@ -269,7 +269,8 @@ export class Pool {
   #offerSlots(u: Upstream): void {
     if (this.#queue.size === 0) return;
     const cap = this.#config.limits.maxInFlightPerWorker;
-    while (u.ready && !u.draining && u.inFlight + u.reserved < cap && u.breaker.admits && this.#queue.size > 0) {
+    // A half-open breaker lets one trial through: one slot, not a slot per free place.
+    while (u.ready && !u.draining && u.inFlight + u.reserved < cap && u.breaker.admits && (u.breaker.state !== 'half-open' || u.reserved === 0) && this.#queue.size > 0) {
       u.reserved++;
       if (!this.#queue.wakeOne(queueKeysOf(u), u)) {
         u.reserved--;
@@ -280,6 +281,10 @@ export class Pool {
 
   async #check(upstream: Upstream): Promise<void> {
     const change = await checkReadiness(upstream, this.#config.health, this.#logger);
+    if (this.#byUrl.get(upstream.url.origin) !== upstream) {
+      upstream.ready = false; // removed while its check was under way: it takes nothing more
+      return;
+    }
     if (change !== undefined) {
       this.#events.readinessChange?.(upstream, change === 'admitted');
       if (change === 'admitted') this.#offerSlots(upstream);
@@ -289,16 +294,18 @@ export class Pool {
   #watch(upstream: Upstream): void {
     const { intervalMs, indexRefreshMs, timeoutMs } = this.#config.health;
     // Each timer re-arms itself after its check completes, so a slow worker never has checks piling up.
+    const start = setTimeout(() => undefined, 0);
+    const timers: Timers = { check: start, index: start };
     const loop = (fn: () => Promise<void>, every: number, key: keyof Timers): void => {
-      const timers = this.#timers.get(upstream.id);
-      if (timers === undefined) return;
+      // Unwatched, or the worker was removed and added again (same id, a new entry with its own
+      // timers): a check that was under way then must not re-arm, or the loops would multiply.
+      if (this.#timers.get(upstream.id) !== timers) return;
       timers[key] = setTimeout(() => {
         void fn().finally(() => loop(fn, every, key));
       }, every);
       timers[key].unref();
     };
-    const start = setTimeout(() => undefined, 0);
-    this.#timers.set(upstream.id, { check: start, index: start });
+    this.#timers.set(upstream.id, timers);
     const first = this.#check(upstream).finally(() => {
       this.#firstChecks.delete(upstream.id);
       loop(() => this.#check(upstream), intervalMs, 'check');
