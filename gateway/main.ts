@@ -104,10 +104,19 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
   }
   const { help: _help, ...stringFlags } = values;
   const flags: Record<string, string | undefined> = { ...stringFlags, 'allow-anonymous': values['allow-anonymous'] ? 'yes' : undefined };
+  // A SIGHUP before this process can reload (an operator's, or one its primary passes on to a
+  // process still starting) would end it: node's default. Remembered instead, and acted on once
+  // the reload handler is in place.
+  let hupWhileStarting = false;
+  const holdHup = (): void => {
+    hupWhileStarting = true;
+  };
+  process.on('SIGHUP', holdHup);
   let config: GatewayConfig;
   try {
     config = await resolveGatewayConfig(flags, env);
   } catch (err) {
+    process.off('SIGHUP', holdHup);
     if (err instanceof ConfigError) {
       console.error(`infergate gateway: ${err.message}`);
       return 2;
@@ -118,6 +127,7 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
   const redis = topologyOf(config.redis);
   if (config.processes > 1 && !inProcessGroup()) {
     warnAboutPerProcessState(config, redis, logger);
+    process.off('SIGHUP', holdHup); // the primary passes SIGHUP on to its processes
     return runGatewayPrimary({ count: config.processes, argv, env, logger, ...(hooks.onListening !== undefined && { onListening: hooks.onListening }) });
   }
   const shared = await openSharedState(config, redis, logger);
@@ -146,6 +156,7 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
     console.error(`infergate gateway: ${(err as Error).message}`);
     gateway.close();
     await shared.close();
+    process.off('SIGHUP', holdHup);
     return 2;
   }
   await gateway.pool.checkAll(); // so the first requests also find discovered workers
@@ -200,7 +211,7 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
     }
   };
   if (flags.config !== undefined) watchFile(flags.config, { interval: 500 }, () => void reload('config file changed'));
-  process.on('SIGHUP', () => {
+  const onHup = (): void => {
     if (tls && 'setSecureContext' in publicServer) {
       try {
         publicServer.setSecureContext(readTls());
@@ -210,7 +221,11 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
       }
     }
     void reload('SIGHUP');
-  });
+  };
+  // On before off: with no listener at all, even for a moment, a SIGHUP would end the process.
+  process.on('SIGHUP', onHup);
+  process.off('SIGHUP', holdHup);
+  if (hupWhileStarting) onHup();
 
   await new Promise<void>((resolve) => {
     let stopping = false;

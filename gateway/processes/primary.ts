@@ -43,13 +43,15 @@ interface Slot {
   backoffMs: number;
   lastExitCode: number;
   listening: boolean;
+  /** A SIGHUP came while this slot's process was starting: passed on once it listens. */
+  hupPending: boolean;
 }
 
 /** Runs the group until a stop signal and every child has exited; resolves with the exit code. */
 export function runGatewayPrimary(options: GatewayPrimaryOptions): Promise<number> {
   const { count, logger } = options;
   cluster.setupPrimary({ exec: CLI, args: ['gateway', ...options.argv] });
-  const slots: Slot[] = Array.from({ length: count }, (_, index) => ({ index, worker: undefined, startedAt: 0, backoffMs: FIRST_BACKOFF_MS, lastExitCode: 0, listening: false }));
+  const slots: Slot[] = Array.from({ length: count }, (_, index) => ({ index, worker: undefined, startedAt: 0, backoffMs: FIRST_BACKOFF_MS, lastExitCode: 0, listening: false, hupPending: false }));
   let stopping = false;
   let announced = false;
   /** The last strategy set through an admin API, for children started after it. */
@@ -69,6 +71,8 @@ export function runGatewayPrimary(options: GatewayPrimaryOptions): Promise<numbe
       const worker = cluster.fork(options.env);
       slot.worker = worker;
       slot.startedAt = Date.now();
+      slot.listening = false;
+      slot.hupPending = false; // a fresh process reads the config file as it is now
       worker.on('message', (message: unknown) => {
         if (!isSiblingMessage(message)) return;
         if (message.type === 'infergate:strategy') {
@@ -78,6 +82,10 @@ export function runGatewayPrimary(options: GatewayPrimaryOptions): Promise<numbe
         }
         if (strategy !== undefined && worker.isConnected()) worker.send(strategy);
         slot.listening = true;
+        if (slot.hupPending) {
+          slot.hupPending = false;
+          worker.process.kill('SIGHUP');
+        }
         if (!announced && slots.every((s) => s.listening)) {
           announced = true;
           logger.info({ url: message.url, admin: message.admin, processes: count }, 'all gateway processes listening');
@@ -103,7 +111,13 @@ export function runGatewayPrimary(options: GatewayPrimaryOptions): Promise<numbe
 
     const onSignal = (signal: NodeJS.Signals): void => {
       if (signal === 'SIGHUP') {
-        for (const worker of live()) worker.process.kill('SIGHUP');
+        // A process still starting has no reload handler yet (SIGHUP's default would end it), and
+        // may have read the config before the change: it gets the signal once it listens.
+        for (const slot of slots) {
+          if (slot.worker === undefined) continue; // waiting to restart: it will read the new file
+          if (slot.listening) slot.worker.process.kill('SIGHUP');
+          else slot.hupPending = true;
+        }
         return;
       }
       if (!stopping) logger.info({ signal, processes: live().length }, 'stopping every gateway process');

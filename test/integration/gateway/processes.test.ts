@@ -78,7 +78,7 @@ test('two processes sharing Redis admit exactly the burst between them', async (
   assert.equal(refusers.size, 2, 'both processes refused requests: the limit held across them');
 });
 
-test('without Redis: a warning, one strategy for every process, a crashed process restarted, SIGTERM stops all', async (t) => {
+test('without Redis: a warning, one strategy for every process, a crashed process restarted (a SIGHUP while it starts reaches it once it listens), SIGTERM stops all', async (t) => {
   const upstream = await startFaultUpstream(t);
   const dir = await tempDir(t, 'processes');
   const configPath = await writeConfig(join(dir, 'gateway.yaml'), { processes: 2, auth: { apiKeys: { file: join(dir, 'keys.json') } } });
@@ -103,6 +103,17 @@ test('without Redis: a warning, one strategy for every process, a crashed proces
   }, 5000); // the replacement was told the strategy its siblings use
   const infer = await fetch(`${gateway.url}/v2/models/echo/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY });
   assert.equal(infer.status, 200, 'still serving');
+
+  // A reload while a replacement starts must not kill it (SIGHUP's default for a process with no
+  // handler yet): the primary passes it on once the process listens.
+  process.kill(pids[1]!, 'SIGKILL');
+  await waitFor(() => gateway.logs.filter((l) => l.msg === 'gateway process exited; restarting').length === 2, 5000);
+  await new Promise((resolve) => setTimeout(resolve, 400)); // forked, still loading
+  gateway.child.kill('SIGHUP');
+  await waitFor(() => childPids(gateway).length === 4, 30_000);
+  await waitFor(() => gateway.logs.filter((l) => l.msg === 'configuration reloaded' && l.why === 'SIGHUP').length === 2, 10_000); // the running process at once, the new one once it listens
+  const exits = gateway.logs.filter((l) => l.msg === 'gateway process exited; restarting');
+  assert.deepEqual(exits.map((l) => l.signal), ['SIGKILL', 'SIGKILL'], 'the reload signal killed no gateway process');
 
   const code = await gateway.stop(20_000);
   assert.equal(code, 0, 'the primary exits 0 once every process has drained');
