@@ -75,11 +75,22 @@ export class Pool {
     return this.#queue.size;
   }
 
-  /** Adds a worker (or returns the one already known at that URL) and starts checking it. */
+  /**
+   * Adds a worker (or returns the one already known at that URL) and starts checking it. The
+   * config file or an admin adding a URL that discovery put there takes it over: discovery may then
+   * no longer remove it (docs/discovery.md, "Who may remove what").
+   */
   add(url: string, options: { weight?: number; source: UpstreamSource }): Upstream {
     const key = normaliseUrl(url);
     const existing = this.#byUrl.get(key);
-    if (existing !== undefined) return existing;
+    if (existing !== undefined) {
+      if (DISCOVERED.has(existing.source) && !DISCOVERED.has(options.source)) {
+        this.#logger.info({ worker: existing.id, url: key, from: existing.source, to: options.source }, 'worker now listed by config or admin; discovery will not remove it');
+        existing.source = options.source;
+        if (options.weight !== undefined) existing.weight = options.weight;
+      }
+      return existing;
+    }
     const upstream = new Upstream({
       url: key,
       weight: options.weight ?? 1,
@@ -322,6 +333,9 @@ export class Pool {
     this.#timers.delete(upstream.id);
   }
 }
+
+/** Sources that may take away what they added. */
+const DISCOVERED: ReadonlySet<UpstreamSource> = new Set(['registry', 'dns']);
 
 /** The wait-queue line of a request: its model, and its version when it asked for one. */
 function queueKey(model: string, version: string | undefined): string {

@@ -59,7 +59,8 @@ export class Upstream implements Candidate {
   readonly url: URL;
   /** `url` pre-parsed for http-proxy. */
   readonly proxyTarget: ProxyTarget;
-  readonly source: UpstreamSource;
+  /** Who put it in the pool; the config file or an admin takes over a discovered entry (Pool.add). */
+  source: UpstreamSource;
   /** Inference traffic only. */
   readonly agent: HttpAgent;
   /** Health checks, index refreshes and repository fan-out: never queued behind inference sockets. */

@@ -4,6 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DiscoveryMembership } from '../../../../gateway/upstreams/discovery/membership.ts';
 import { FakePool } from './fakes.ts';
+import { parseGatewayConfig } from '../../../../gateway/config/load.ts';
+import { Pool } from '../../../../gateway/upstreams/pool.ts';
+import { silentLogger } from '../../../../shared/logger.ts';
 
 const A = 'http://10.0.0.1:9001';
 const B = 'http://10.0.0.2:9001';
@@ -71,4 +74,19 @@ test('releaseAll drops every claim of one source only', () => {
   m.claim('registry', B);
   assert.deepEqual(m.releaseAll('dns'), [A]);
   assert.deepEqual(pool.urls(), [B]);
+});
+
+test('the real pool: a discovered URL later listed statically is taken over, and discovery no longer removes it', (t) => {
+  const pool = new Pool(parseGatewayConfig({}, 'test'), { logger: silentLogger(), now: () => performance.now() });
+  t.after(() => pool.close());
+  const m = new DiscoveryMembership(pool);
+  assert.equal(m.claim('registry', A), true);
+  assert.equal(pool.get(A)?.source, 'registry');
+  pool.add(A, { source: 'static', weight: 3 }); // the operator lists it in the config file
+  assert.equal(pool.get(A)?.source, 'static');
+  assert.equal(pool.get(A)?.weight, 3);
+  assert.equal(m.release('registry', A), false, 'the registry withdrawing it removes nothing');
+  assert.ok(pool.get(A) !== undefined);
+  pool.add(A, { source: 'dns' });
+  assert.equal(pool.get(A)?.source, 'static', 'discovery never takes an entry back');
 });
