@@ -51,8 +51,15 @@ interface IndexEntry {
   state: string;
 }
 
-/** Replaces the upstream's model map with what it reports ready; keeps metadata already fetched. */
-export async function refreshIndex(upstream: Upstream, timeoutMs: number, logger: Logger): Promise<void> {
+/**
+ * Replaces the upstream's model map with what it reports ready; keeps metadata already fetched.
+ *
+ * `periodic`: the routine refresh of an admitted worker. An index in which nothing is ready then
+ * keeps the last map: a worker that is not ready for a moment reports every model unavailable,
+ * and emptying the map would answer 404 "unknown model" for models it serves until the next
+ * refresh. Whether it is really gone is for the readiness checks, with their hysteresis, to say.
+ */
+export async function refreshIndex(upstream: Upstream, timeoutMs: number, logger: Logger, periodic = false): Promise<void> {
   let entries: IndexEntry[];
   try {
     const reply = await requestJson(upstream.url, upstream.controlAgent, 'POST', '/v2/repository/index', { ready: true }, timeoutMs);
@@ -60,6 +67,10 @@ export async function refreshIndex(upstream: Upstream, timeoutMs: number, logger
     entries = (reply.body as IndexEntry[]).filter((e) => e.state === 'READY' && typeof e.name === 'string');
   } catch (err) {
     logger.debug({ worker: upstream.id, err: (err as Error).message }, 'index refresh failed; keeping the last one');
+    return;
+  }
+  if (periodic && entries.length === 0 && upstream.ready && upstream.models.size > 0) {
+    logger.debug({ worker: upstream.id }, 'index lists nothing ready; keeping the last one until readiness decides');
     return;
   }
   const next = new Map<string, Map<string, ModelMetadata | undefined>>();

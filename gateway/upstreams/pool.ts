@@ -322,7 +322,7 @@ export class Pool {
       loop(() => this.#check(upstream), intervalMs, 'check');
     });
     this.#firstChecks.set(upstream.id, first);
-    loop(() => (upstream.ready ? refreshIndex(upstream, timeoutMs, this.#logger) : Promise.resolve()), indexRefreshMs, 'index');
+    loop(() => (upstream.ready ? refreshIndex(upstream, timeoutMs, this.#logger, true) : Promise.resolve()), indexRefreshMs, 'index');
   }
 
   #unwatch(upstream: Upstream): void {
