@@ -254,7 +254,7 @@ export class ModelRepository {
     await Promise.all(entries.filter((e) => e.isDirectory() && /^\d{1,9}$/.test(e.name)).map(async (e) => {
       try {
         const info = await stat(join(this.root, name, e.name, 'model.onnx'));
-        if (info.isFile()) versions.set(String(Number(e.name)), `${info.size}:${info.mtimeMs}`);
+        if (info.isFile()) versions.set(canonicalVersion(e.name), `${info.size}:${info.mtimeMs}`);
       } catch {
         // no model.onnx in this folder: not a version
       }

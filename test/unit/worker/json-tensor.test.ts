@@ -209,3 +209,12 @@ describe('jsonElementTexts', () => {
     for (const text of jsonElementTexts('FP64', Float64Array.from([0.1, NaN, 1e300]))) assert.doesNotThrow(() => JSON.parse(text), text);
   });
 });
+
+test('float range: each type takes its largest finite value and refuses what would overflow it', () => {
+  assert.deepEqual([...decodeJsonValues('x', 'FP64', [Number.MAX_VALUE, -Number.MAX_VALUE])], [Number.MAX_VALUE, -Number.MAX_VALUE]);
+  assert.deepEqual([...decodeJsonValues('x', 'FP32', [3.4028234663852886e38])], [3.4028234663852886e38]);
+  for (const [datatype, value] of [['FP64', Infinity], ['FP32', 1e39], ['FP32', -1e39], ['FP16', 65520], ['FP16', 1e5]] as const) {
+    assert.throws(() => decodeJsonValues('x', datatype, [value]), /out of range/, `${datatype} ${value}`);
+  }
+  assert.deepEqual([...decodeJsonValues('x', 'FP32', ['Infinity', '-Infinity'])], [Infinity, -Infinity], 'asked for by name');
+});

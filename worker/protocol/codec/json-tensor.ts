@@ -49,18 +49,23 @@ export function decodeJsonValues(name: string, datatype: V2Datatype, values: rea
     case 'FP32':
     case 'FP64': {
       const out = datatype === 'FP32' ? new Float32Array(n) : new Float64Array(n);
+      const limit = FINITE_LIMIT[datatype];
       for (let i = 0; i < n; i++) {
         const v = values[i];
-        if (typeof v === 'number' || typeof v === 'bigint') out[i] = finiteOrThrow(name, datatype, v, i); // a long integer literal read exactly: rounded now
-        else out[i] = nonFiniteOrThrow(name, datatype, v, i);
+        const x = typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : nonFiniteOrThrow(name, datatype, v, i); // a long integer literal read exactly: rounded now
+        if (!(Math.abs(x) < limit) && typeof v !== 'string') throw outOfRange(name, datatype, i);
+        out[i] = x;
       }
       return out;
     }
     case 'FP16': {
       const out = new Uint16Array(n);
+      const limit = FINITE_LIMIT.FP16;
       for (let i = 0; i < n; i++) {
         const v = values[i];
-        out[i] = numberToHalfBits(typeof v === 'number' || typeof v === 'bigint' ? finiteOrThrow(name, datatype, v, i) : nonFiniteOrThrow(name, datatype, v, i));
+        const x = typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : nonFiniteOrThrow(name, datatype, v, i);
+        if (!(Math.abs(x) < limit) && typeof v !== 'string') throw outOfRange(name, datatype, i);
+        out[i] = numberToHalfBits(x);
       }
       return out;
     }
@@ -115,19 +120,16 @@ export function decodeJsonValues(name: string, datatype: V2Datatype, values: rea
   }
 }
 
-/** Largest magnitude that still rounds to a finite value: FP32's and FP16's maximum plus half an ulp. */
-const FINITE_LIMIT: Partial<Record<V2Datatype, number>> = { FP32: 3.4028235677973366e38, FP16: 65520 };
-
 /**
- * A JSON number as a float of `datatype`, refused when it would not be finite there: a literal like
- * 1e400 parses as Infinity, and 1e39 becomes Infinity in FP32. Non-finite values must be asked for
- * by name ("Infinity"), never arrive by overflow.
+ * Magnitudes a JSON number must stay below to be finite in each float type: FP32's and FP16's
+ * largest value plus half an ulp (it would round to infinity), and infinity itself for FP64 (a
+ * literal like 1e400 parses as Infinity). Non-finite values must be asked for by name ("Infinity",
+ * a string, decoded by nonFiniteOrThrow), never arrive by overflow.
  */
-function finiteOrThrow(name: string, datatype: V2Datatype, v: number | bigint, i: number): number {
-  const x = Number(v);
-  const limit = FINITE_LIMIT[datatype] ?? Number.MAX_VALUE;
-  if (!Number.isFinite(x) || Math.abs(x) >= limit) throw badTensor(name, `element ${i} is out of range for ${datatype}`);
-  return x;
+const FINITE_LIMIT = { FP16: 65520, FP32: 3.4028235677973366e38, FP64: Infinity } as const;
+
+function outOfRange(name: string, datatype: V2Datatype, i: number): InfergateError {
+  return badTensor(name, `element ${i} is out of range for ${datatype}`);
 }
 
 function nonFiniteOrThrow(name: string, datatype: V2Datatype, v: unknown, i: number): number {
