@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { answerClientError, refuseExpectation } from '../shared/http/client-error.ts';
+import { gracefulCloser } from '../shared/http/graceful-close.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { PACKAGE_VERSION } from '../shared/version.ts';
 import { buildGateway } from './app.ts';
@@ -185,6 +186,8 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
     ? createHttpsServer({ ...serverOptions, ...readTls() }, gateway.handlePublic)
     : createHttpServer(serverOptions, gateway.handlePublic);
   const adminServer = createHttpServer(serverOptions, gateway.handleAdmin);
+  // In-flight answers say `Connection: close` once a drain starts (shared/http/graceful-close.ts).
+  const closer = gracefulCloser([publicServer, adminServer]);
   for (const server of [publicServer, adminServer]) {
     server.on('clientError', (err, socket) => answerClientError(err as NodeJS.ErrnoException, socket as Socket, logger));
     server.on('checkExpectation', (req, res) => {
@@ -235,22 +238,8 @@ export async function runGateway(argv: string[], env: NodeJS.ProcessEnv = proces
       logger.info({ signal, drainMs: config.timeouts.drainMs }, 'gateway draining: no new connections, in-flight requests finish');
       if (flags.config !== undefined) unwatchFile(flags.config);
       stopFollowingSiblings();
-      const servers = [publicServer, adminServer];
-      const closed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-      // A keep-alive connection would otherwise stay open (idle) after its last response until the
-      // client or keepAliveMs closes it: answer with `Connection: close` from now on and close idle
-      // ones as they become idle, so the drain ends when the last in-flight request does.
-      for (const server of servers) server.prependListener('request', (_req, res) => { res.shouldKeepAlive = false; });
-      const closeIdle = (): void => servers.forEach((s) => s.closeIdleConnections());
-      closeIdle();
-      const idleSweep = setInterval(closeIdle, 50);
-      const force = setTimeout(() => {
-        logger.warn({ drainMs: config.timeouts.drainMs }, 'drain timeout: closing the connections still open');
-        servers.forEach((s) => s.closeAllConnections());
-      }, config.timeouts.drainMs);
+      const closed = closer.close(config.timeouts.drainMs, () => logger.warn({ drainMs: config.timeouts.drainMs }, 'drain timeout: closing the connections still open'));
       void closed.then(async () => {
-        clearTimeout(force);
-        clearInterval(idleSweep);
         await discovery.stop();
         await broadcast?.close();
         gateway.close();

@@ -68,7 +68,7 @@ export function adminRouter(deps: AdminDeps): express.Router {
     router.post(`/admin/workers/:id/${action}`, (req, res) => {
       const upstream = pool.get(String(req.params.id));
       if (upstream === undefined) throw new InfergateError('ERR_NOT_FOUND', `no worker '${req.params.id}'`);
-      upstream.draining = draining;
+      pool.setDraining(upstream, draining);
       res.json(workerView(upstream));
     });
   }

@@ -8,7 +8,10 @@
  * - forwards SIGTERM and SIGINT (each child drains: gateway/main.ts) and SIGHUP (each reloads);
  * - relays a strategy set through one child's admin API to its siblings when there is no Redis
  *   broadcast, and hands the last one to every child started later (gateway/processes/messages.ts);
- * - exits once every child has exited after a stop signal: 0 when all exited cleanly, else 1.
+ * - exits once every child has exited after a stop signal: 0 when every child stopped cleanly, else
+ *   1. The code describes the stop: a child still starting, which the signal ends before it could
+ *   drain (it had served nothing), stopped cleanly, and so did a slot waiting to restart (its
+ *   crash was logged when it happened).
  *
  * Each child is a whole gateway: its own worker pool, breakers, in-flight counts and health checks.
  * Rate limits are exact across children only with Redis (docs/redis.md); the caller warns otherwise.
@@ -53,6 +56,8 @@ export function runGatewayPrimary(options: GatewayPrimaryOptions): Promise<numbe
   cluster.setupPrimary({ exec: CLI, args: ['gateway', ...options.argv] });
   const slots: Slot[] = Array.from({ length: count }, (_, index) => ({ index, worker: undefined, startedAt: 0, backoffMs: FIRST_BACKOFF_MS, lastExitCode: 0, listening: false, hupPending: false }));
   let stopping = false;
+  /** The stop signal passed on to the children. */
+  let stopSignal: NodeJS.Signals | undefined;
   let announced = false;
   /** The last strategy set through an admin API, for children started after it. */
   let strategy: SiblingMessage | undefined;
@@ -94,7 +99,8 @@ export function runGatewayPrimary(options: GatewayPrimaryOptions): Promise<numbe
       });
       worker.on('exit', (code, signal) => {
         slot.worker = undefined;
-        slot.lastExitCode = code ?? 1;
+        // Ended by the stop signal itself, before its drain handler was in place: it was starting.
+        slot.lastExitCode = stopping && code === null && signal === stopSignal ? 0 : code ?? 1;
         if (stopping) {
           finishIfDone();
           return;
@@ -120,7 +126,11 @@ export function runGatewayPrimary(options: GatewayPrimaryOptions): Promise<numbe
         }
         return;
       }
-      if (!stopping) logger.info({ signal, processes: live().length }, 'stopping every gateway process');
+      if (!stopping) {
+        logger.info({ signal, processes: live().length }, 'stopping every gateway process');
+        stopSignal = signal;
+        for (const slot of slots) if (slot.worker === undefined) slot.lastExitCode = 0; // waiting to restart: it stays down
+      }
       stopping = true;
       for (const worker of live()) worker.process.kill(signal);
       finishIfDone();

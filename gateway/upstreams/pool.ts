@@ -127,6 +127,15 @@ export class Pool {
     return true;
   }
 
+  /**
+   * Drains a worker (it takes no new requests; those in flight finish) or undoes a drain. An
+   * undrained worker's free slots go to requests already waiting, as a released slot would.
+   */
+  setDraining(upstream: Upstream, draining: boolean): void {
+    upstream.draining = draining;
+    if (!draining) this.#offerSlots(upstream);
+  }
+
   get(idOrUrl: string): Upstream | undefined {
     for (const upstream of this.#byUrl.values()) if (upstream.id === idOrUrl) return upstream;
     try {
@@ -254,7 +263,7 @@ export class Pool {
 
   /** Refreshes every worker's model index now (after a repository load/unload fan-out). */
   async refreshAll(): Promise<void> {
-    await Promise.all(this.list().map((u) => refreshIndex(u, this.#config.health.timeoutMs, this.#logger)));
+    await Promise.all(this.list().map((u) => this.#refreshIndex(u, false)));
   }
 
   /** Resolves when every worker has had its first readiness check: startup waits for it. */
@@ -303,7 +312,7 @@ export class Pool {
   }
 
   #watch(upstream: Upstream): void {
-    const { intervalMs, indexRefreshMs, timeoutMs } = this.#config.health;
+    const { intervalMs, indexRefreshMs } = this.#config.health;
     // Each timer re-arms itself after its check completes, so a slow worker never has checks piling up.
     const start = setTimeout(() => undefined, 0);
     const timers: Timers = { check: start, index: start };
@@ -322,7 +331,13 @@ export class Pool {
       loop(() => this.#check(upstream), intervalMs, 'check');
     });
     this.#firstChecks.set(upstream.id, first);
-    loop(() => (upstream.ready ? refreshIndex(upstream, timeoutMs, this.#logger, true) : Promise.resolve()), indexRefreshMs, 'index');
+    loop(() => (upstream.ready ? this.#refreshIndex(upstream, true) : Promise.resolve()), indexRefreshMs, 'index');
+  }
+
+  /** Re-reads a worker's index; a model it newly serves may be what requests are waiting for. */
+  async #refreshIndex(upstream: Upstream, periodic: boolean): Promise<void> {
+    await refreshIndex(upstream, this.#config.health.timeoutMs, this.#logger, periodic);
+    if (this.#byUrl.get(upstream.url.origin) === upstream) this.#offerSlots(upstream);
   }
 
   #unwatch(upstream: Upstream): void {

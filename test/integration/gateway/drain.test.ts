@@ -1,8 +1,8 @@
 // SIGTERM on a gateway under load, with everything it keeps in Redis in use (rate limiter, key
 // store, worker registry, strategy broadcast): it stops accepting connections at once, the requests
-// it had accepted finish with 200, idle keep-alive connections do not hold it open, and it exits 0
-// well within timeouts.drainMs with every Redis connection it opened closed (CLIENT LIST on the
-// test's own redis-server).
+// it had accepted finish with 200 and `Connection: close`, idle keep-alive connections do not hold
+// it open, and it exits 0 well within timeouts.drainMs with every Redis connection it opened
+// closed (CLIENT LIST on the test's own redis-server).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -25,12 +25,12 @@ async function infergateClients(list: () => Promise<string>): Promise<string[]> 
   return (await list()).split('\n').map((line) => /\bname=(infergate:\S+)/.exec(line)?.[1]).filter((n): n is string => n !== undefined).sort();
 }
 
-/** POSTs `body` on a keep-alive connection of `agent`; the status and body. */
-function post(url: string, body: string, agent: Agent): Promise<{ status: number; body: string }> {
+/** POSTs `body` on a keep-alive connection of `agent`; the status, the Connection header and the body. */
+function post(url: string, body: string, agent: Agent): Promise<{ status: number; connection: string | undefined; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
       let text = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; }).on('end', () => resolve({ status: res.statusCode!, body: text }));
+      res.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; }).on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection, body: text }));
     });
     req.on('error', reject);
     req.end(body);
@@ -87,6 +87,8 @@ test('SIGTERM drains a loaded gateway: no new connections, accepted requests fin
 
   const replies = await Promise.all(inFlight);
   assert.deepEqual(replies.map((r) => r.status), Array(IN_FLIGHT).fill(200), `accepted requests finish: ${replies.map((r) => r.body.slice(0, 80)).join(' | ')}`);
+  // Answered after the drain began: each tells its client not to send the next request on that connection.
+  assert.deepEqual(replies.map((r) => r.connection), Array(IN_FLIGHT).fill('close'), 'in-flight answers say Connection: close');
   const [code, signal] = await exited;
   assert.equal(signal, null);
   assert.equal(code, 0, 'exit code 0');

@@ -4,9 +4,11 @@
 //   429s come from more than one process (so the exactness is across processes, not inside one).
 // - Without Redis: the primary warns that buckets are per process; a strategy set through the admin
 //   API (answered by one process) is what every process reports; a crashed process is restarted
-//   and serving goes on; SIGTERM stops every process and the primary exits 0.
+//   and serving goes on; SIGTERM stops every process and the primary exits 0, also when it comes
+//   while a process is still starting or waiting to be restarted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { request } from 'node:http';
 import { startFaultUpstream } from '../../helpers/fault-upstream.ts';
 import { startGateway, TEST_ADMIN_TOKEN, waitFor, type RunningGateway } from '../../helpers/processes.ts';
@@ -119,3 +121,36 @@ test('without Redis: a warning, one strategy for every process, a crashed proces
   assert.equal(code, 0, 'the primary exits 0 once every process has drained');
   for (const pid of childPids(gateway)) assert.ok(!alive(pid), `process ${pid} is gone`);
 });
+
+test('a stop while one process is still starting and another waits to restart: every process ends and the primary exits 0', async (t) => {
+  const upstream = await startFaultUpstream(t);
+  const dir = await tempDir(t, 'processes-stop');
+  const configPath = await writeConfig(join(dir, 'gateway.yaml'), { processes: 2 });
+  const gateway = await startGateway(t, [upstream.url], { args: ['--config', configPath], waitForWorkers: false });
+  const pids = await allListening(gateway, 2);
+  const restarts = (): number => gateway.logs.filter((l) => l.msg === 'gateway process exited; restarting').length;
+
+  process.kill(pids[0]!, 'SIGKILL');
+  await waitFor(() => restarts() === 1, 5000);
+  await new Promise((resolve) => setTimeout(resolve, 400)); // its replacement is forked and still loading
+  process.kill(pids[1]!, 'SIGKILL');
+  await waitFor(() => restarts() === 2, 5000); // this one waits out its restart delay (250 ms)
+  assert.equal(childPids(gateway).length, 2, 'the replacement was still starting when the stop came');
+  const running = processesStartedBy(gateway.child.pid!);
+  assert.equal(running.length, 1, 'one replacement process, starting');
+
+  const code = await gateway.stop(20_000);
+  assert.equal(code, 0, 'a process ended while starting, or not restarted, stopped as asked');
+  assert.deepEqual(gateway.logs.find((l) => l.msg === 'all gateway processes exited')?.failed, []);
+  assert.equal(childPids(gateway).length, 2, 'the slot waiting to restart was not started during the stop');
+  assert.ok(!alive(running[0]!), 'the starting process is gone');
+});
+
+/** The pids of the processes `pid` started that are still running. */
+function processesStartedBy(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return []; // pgrep exits 1 when there is none
+  }
+}

@@ -1,5 +1,6 @@
 // The pool's admission: a released slot goes to exactly one waiter, oldest first, and is reserved
-// for it, so a request arriving meanwhile cannot take it; waiters hold nothing once they leave.
+// for it, so a request arriving meanwhile cannot take it; waiters hold nothing once they leave; an
+// undrained worker's slots go to the waiters at once.
 // One real (fault) upstream behind the pool, leases taken by hand.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -100,4 +101,17 @@ test('anyAdmitting tells "every worker busy" from "no worker would take a reques
   assert.equal(upstream.breaker.state, 'closed');
   assert.equal(pool.anyAdmitting('echo', undefined, undefined), true);
   assert.equal(pool.anyAdmitting('other-model', undefined, undefined), false, 'no worker serves it');
+});
+
+test('undraining a worker hands its free slots to requests already waiting', async (t) => {
+  const { pool, upstream } = await poolWithOneWorker(t, { maxInFlightPerWorker: 2, maxQueued: 10 });
+  pool.setDraining(upstream, true);
+  assert.deepEqual(pool.candidates('echo', undefined), [], 'a draining worker is no candidate');
+  const waiters = [queueFor(pool), queueFor(pool), queueFor(pool)];
+  await tick();
+  assert.equal(pool.queued, 3);
+  pool.setDraining(upstream, false);
+  await tick();
+  assert.deepEqual(waiters.map((w) => w.outcome), [upstream, upstream, undefined], 'one waiter per free slot, oldest first, at once');
+  assert.equal(pool.queued, 1);
 });
