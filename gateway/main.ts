@@ -295,7 +295,7 @@ async function openSharedState(config: GatewayConfig, redis: RedisTopology | und
     if (redis === undefined) {
       state.limiter = new MemoryLimiter();
     } else {
-      redisLimiter = new RedisLimiter({ url: redis, deadlineMs: config.redis.decisionDeadlineMs, onConnectionError: (err) => logger.debug({ err: err.message }, 'rate-limit Redis connection error') });
+      redisLimiter = new RedisLimiter({ url: redis, deadlineMs: config.redis.decisionDeadlineMs, leaseMs: config.throttle.leaseMs, onConnectionError: (err) => logger.debug({ err: err.message }, 'rate-limit Redis connection error') });
       state.limiter = new FailoverLimiter(redisLimiter, {
         policy: config.throttle.onStoreFailure,
         onFallback: () => state.onFallback(),

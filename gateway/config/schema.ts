@@ -281,7 +281,12 @@ export const GatewayConfigSchema = z.strictObject({
     cost: z.enum(['request', 'batch']).default('request'),
     /** Redis unreachable or slow: `open` = fall back to a local bucket (logged, counted); `closed` = 503. */
     onStoreFailure: z.enum(['open', 'closed']).default('open'),
-  }).default({ enabled: true, plans: {}, perModel: false, cost: 'request', onStoreFailure: 'open' }),
+    /**
+     * With Redis: a gateway seeing steady demand for a bucket takes tokens ahead (from above half its
+     * burst) and may use them this long before giving back the rest; 0 = every request asks Redis.
+     */
+    leaseMs: z.number().int().min(0).max(10_000).default(100),
+  }).default({ enabled: true, plans: {}, perModel: false, cost: 'request', onStoreFailure: 'open', leaseMs: 100 }),
   /**
    * Gateway processes sharing the public and admin ports (node:cluster); `--processes` overrides it.
    * Above 1, rate limits are exact only with Redis, and in-flight counts are per process.

@@ -70,7 +70,8 @@ export function throttleStage(options: GatewayConfig['throttle'], deps: { limite
     throw new InfergateError('GW_ERR_RATE_LIMITED', message, rateLimitHeaders(decision));
   };
   const { limiter } = deps;
-  // Synchronous when there is nothing to take (no plan) or the limiter never waits (in memory).
+  // Synchronous when there is nothing to take (no plan), the limiter never waits (in memory) or it
+  // decides at once this time (a Redis limiter admitting from its lease).
   return (ctx) => {
     const principal = ctx.principal;
     if (principal === undefined) return undefined;
@@ -80,7 +81,9 @@ export function throttleStage(options: GatewayConfig['throttle'], deps: { limite
     // A call for no model in particular (the repository index) takes from the principal's own bucket.
     const key = bucketKey(bucketOwner(principal), options.perModel && ctx.route.model !== '' ? ctx.route.model : undefined, prefix);
     if (limiter.takeSync !== undefined) return apply(ctx, limiter.takeSync(key, cost, plan), cost, plan);
-    return limiter.take(key, cost, plan).then((decision) => apply(ctx, decision, cost, plan), storeDown);
+    const decided = limiter.takeNow !== undefined ? limiter.takeNow(key, cost, plan) : limiter.take(key, cost, plan);
+    if (!(decided instanceof Promise)) return apply(ctx, decided, cost, plan);
+    return decided.then((decision) => apply(ctx, decision, cost, plan), storeDown);
   };
 }
 

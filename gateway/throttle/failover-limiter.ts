@@ -71,17 +71,24 @@ export class FailoverLimiter implements RateLimiter {
   }
 
   take(key: string, cost: number, plan: RatePlan): Promise<Decision> {
+    const decided = this.takeNow(key, cost, plan);
+    return decided instanceof Promise ? decided : Promise.resolve(decided);
+  }
+
+  /** `take`, decided at once when the store can (its lease covers the take): no word from the store, so no change of state. */
+  takeNow(key: string, cost: number, plan: RatePlan): Decision | Promise<Decision> {
     if (this.degraded && (this.probing || this.now() < this.skipUntil)) {
       return this.fallback(key, cost, plan, this.lastError ?? new StoreUnavailableError('rate limit store unavailable'));
     }
-    const probe = this.degraded;
-    if (probe) this.probing = true;
-    let decided: Promise<Decision>;
+    let decided: Decision | Promise<Decision>;
     try {
-      decided = this.store.take(key, cost, plan);
+      decided = this.store.takeNow !== undefined ? this.store.takeNow(key, cost, plan) : this.store.take(key, cost, plan);
     } catch (err) {
       decided = Promise.reject(err);
     }
+    if (!(decided instanceof Promise)) return decided;
+    const probe = this.degraded;
+    if (probe) this.probing = true;
     // Plain then() rather than an async function: this runs for every request, and each await
     // layer is a promise and a microtask more.
     return decided.then(

@@ -39,6 +39,11 @@ export interface RateLimiter {
   take(key: string, cost: number, plan: RatePlan): Promise<Decision>;
   /** `take` without the promise, offered by limiters that never wait (the in-memory one). */
   takeSync?(key: string, cost: number, plan: RatePlan): Decision;
+  /**
+   * `take`, without the promise when it can decide at once (a Redis limiter admitting from its
+   * lease), offered by limiters that sometimes wait.
+   */
+  takeNow?(key: string, cost: number, plan: RatePlan): Decision | Promise<Decision>;
 }
 
 /**

@@ -23,6 +23,11 @@
  * key's call is dropped, never sent. The reconnect strategy retries every 50-500 ms for ever, so
  * limiting goes back to Redis on its own when it returns.
  *
+ * Leases (`leaseMs` > 0; lease-book.ts): under steady demand for a bucket, a call also takes tokens
+ * ahead for this gateway, from above half the burst only, and the next requests for that bucket are
+ * admitted from them without a round trip; what a lease has not used after `leaseMs` goes back.
+ * Off by default here; the gateway turns it on with `throttle.leaseMs`.
+ *
  * Auto-pipelining stays off: measured on this code (test/integration/throttle/evalsha-cpu.ts), it
  * costs 45-60% more client CPU per EVALSHA and 23-45% of the throughput (it helps GET).
  *
@@ -44,6 +49,7 @@ import type { RedisTarget } from '../../shared/redis/topology.ts';
 import { StoreUnavailableError, validateTake, type Decision, type RateLimiter, type RatePlan } from './limiter.ts';
 import { DEFAULT_MAX_TTL_MS } from './memory-limiter.ts';
 import { DeadlineQueue, type Deadlined } from './deadline-queue.ts';
+import { LeaseBook, samePlan } from './lease-book.ts';
 
 const TOKEN_BUCKET_LUA = readFileSync(new URL('./token-bucket.lua', import.meta.url), 'utf8');
 const COMMAND = 'infergateTokenBucket';
@@ -60,6 +66,11 @@ export interface RedisLimiterOptions {
   deadlineMs?: number;
   /** Longest life of a bucket key (caps the TTL of a plan with no or a very slow refill); default 24 h. */
   maxTtlMs?: number;
+  /**
+   * Tokens may be taken ahead for a bucket with steady demand and used for this long (ms); 0 (the
+   * default) = every take asks Redis. See lease-book.ts.
+   */
+  leaseMs?: number;
   /** Extra ioredis options for a connection opened from `url` (password, TLS, db...). */
   redisOptions?: RedisOptions;
   /** Connection errors (refused, reset...), for the log; `take` reports failures by throwing anyway. */
@@ -89,7 +100,7 @@ export function limiterRedisOptions(deadlineMs: number): RedisOptions {
 export const MAX_BATCH = 256;
 
 type WithCommand = RedisClient & {
-  /** (key, ratePerSec, burst, maxTtlMs, ...costs) */
+  /** (key, ratePerSec, burst, maxTtlMs, lease, ...costs) */
   [COMMAND](...args: Array<string | number>): Promise<number[]>;
 };
 
@@ -114,6 +125,10 @@ export class RedisLimiter implements RateLimiter {
   /** The bucket keys with a call in flight, and the takes waiting for it to answer. */
   private readonly queues = new Map<string, KeyQueue>();
   private readonly deadlines: DeadlineQueue<PendingTake>;
+  /** Tokens taken ahead per bucket; undefined when leases are off. */
+  private readonly leases: LeaseBook | undefined;
+  /** Give-backs under way, awaited by close(). */
+  private readonly givingBack = new Set<Promise<unknown>>();
 
   constructor(options: RedisLimiterOptions) {
     this.deadlineMs = options.deadlineMs ?? 50;
@@ -133,6 +148,19 @@ export class RedisLimiter implements RateLimiter {
     this.client.defineCommand(COMMAND, { numberOfKeys: 1, lua: TOKEN_BUCKET_LUA });
     const deadlineMs = this.deadlineMs;
     this.deadlines = new DeadlineQueue<PendingTake>(deadlineMs, (take) => take.reject(new StoreUnavailableError(`rate limit store did not answer within ${deadlineMs} ms`)));
+    const leaseMs = options.leaseMs ?? 0;
+    if (!(Number.isFinite(leaseMs) && leaseMs >= 0)) throw new TypeError('RedisLimiter: leaseMs must be >= 0');
+    this.leases = leaseMs > 0 ? new LeaseBook({ leaseMs, giveBack: (key, plan, tokens) => this.giveBack(key, plan, tokens) }) : undefined;
+  }
+
+  /** Buckets this gateway follows for leases now (0 with leases off). */
+  get leasedBuckets(): number {
+    return this.leases?.size ?? 0;
+  }
+
+  /** Tokens this gateway holds ahead for `key`, unused. */
+  heldAhead(key: string): number {
+    return this.leases?.held(key) ?? 0;
   }
 
   /** Resolves once connected (or throws after `timeoutMs`); take() fails fast until then. */
@@ -144,11 +172,19 @@ export class RedisLimiter implements RateLimiter {
   }
 
   take(key: string, cost: number, plan: RatePlan): Promise<Decision> {
+    const decided = this.takeNow(key, cost, plan);
+    return decided instanceof Promise ? decided : Promise.resolve(decided);
+  }
+
+  /** `take`, decided at once (no promise) when this gateway's lease on the bucket covers it. */
+  takeNow(key: string, cost: number, plan: RatePlan): Decision | Promise<Decision> {
     try {
       validateTake(cost, plan);
     } catch (err) {
       return Promise.reject(err);
     }
+    const leased = this.leases?.take(key, cost, plan);
+    if (leased !== undefined) return leased;
     return new Promise<Decision>((resolve, reject) => {
       const take: PendingTake = { cost, plan, resolve, reject, deadline: 0, settled: false };
       this.deadlines.add(take);
@@ -174,6 +210,13 @@ export class RedisLimiter implements RateLimiter {
     for (; i < waiting.length && batch.length < MAX_BATCH; i++) {
       const take = waiting[i]!;
       if (take.settled) continue; // expired while waiting: decided already, never spend tokens for it
+      const leased = this.leases?.admit(key, take.cost, take.plan);
+      if (leased !== undefined) {
+        // The reply just granted this gateway tokens ahead: a take that waited for it needs no call.
+        take.settled = true;
+        take.resolve(leased);
+        continue;
+      }
       // One call decides takes under one plan; a take under another plan (a reload between two
       // takes) or beyond the batch size waits for the next call, keeping arrival order.
       plan ??= take.plan;
@@ -190,7 +233,7 @@ export class RedisLimiter implements RateLimiter {
 
   /** One script call for `batch` (takes of `key` under `plan`, in arrival order); settles each of them. */
   private call(key: string, queue: KeyQueue, batch: PendingTake[], plan: RatePlan): void {
-    const args: Array<string | number> = [key, plan.ratePerSec, plan.burst, this.maxTtlMs];
+    const args: Array<string | number> = [key, plan.ratePerSec, plan.burst, this.maxTtlMs, this.leases?.wanted(key, plan) ?? 0];
     for (const take of batch) args.push(take.cost);
     const next = (): void => {
       if (queue.waiting.length === 0) this.queues.delete(key);
@@ -204,6 +247,8 @@ export class RedisLimiter implements RateLimiter {
     }
     reply.then(
       (values) => {
+        const lease = leaseOf(values, batch.length);
+        if (lease !== undefined) this.leases?.grant(key, plan, lease.granted, lease.left);
         next();
         settleAll(batch, values, plan.burst);
       },
@@ -216,19 +261,40 @@ export class RedisLimiter implements RateLimiter {
     );
   }
 
-  /** Closes the connection the limiter opened (not a client it was given). */
+  /**
+   * Returns unused lease tokens to the bucket. Best effort: a give-back that fails leaves the
+   * tokens spent, which errs on the strict side.
+   */
+  private giveBack(key: string, plan: RatePlan, tokens: number): void {
+    let done: Promise<unknown>;
+    try {
+      done = (this.client as WithCommand)[COMMAND](key, plan.ratePerSec, plan.burst, this.maxTtlMs, -tokens).catch(() => undefined);
+    } catch {
+      return;
+    }
+    this.givingBack.add(done);
+    void done.finally(() => this.givingBack.delete(done));
+  }
+
+  /** Gives back every lease, then closes the connection the limiter opened (not a client it was given). */
   async close(): Promise<void> {
+    this.leases?.close();
+    await Promise.all(this.givingBack);
     if (this.ownsClient) await closeRedis(this.client);
   }
 }
 
-function samePlan(a: RatePlan, b: RatePlan): boolean {
-  return a === b || (a.ratePerSec === b.ratePerSec && a.burst === b.burst);
+/** The lease figures after the per-request ones: tokens granted ahead, tokens left in the bucket. */
+function leaseOf(reply: unknown, requests: number): { granted: number; left: number } | undefined {
+  if (!Array.isArray(reply) || reply.length !== 4 * requests + 2) return undefined;
+  const granted = Number(reply[4 * requests]);
+  const left = Number(reply[4 * requests + 1]);
+  return granted > 0 && Number.isFinite(left) ? { granted, left } : undefined;
 }
 
 /** Resolves each take still waiting from its four integers of the script's reply. */
 function settleAll(batch: readonly PendingTake[], reply: unknown, limit: number): void {
-  if (!Array.isArray(reply) || reply.length !== 4 * batch.length) {
+  if (!Array.isArray(reply) || reply.length !== 4 * batch.length + 2) {
     failAll(batch, new StoreUnavailableError(`rate limit store gave a malformed reply (${String(reply).slice(0, 100)})`));
     return;
   }

@@ -23,21 +23,21 @@ const v2Body = (rows: number): Buffer => Buffer.from(JSON.stringify({ inputs: [{
 
 test('batch cost: a gzip body costs its inflated batch size, not 1', async () => {
   const limiter = new MemoryLimiter();
-  const stage = throttleStage({ enabled: true, plans: {}, perModel: false, cost: 'batch', onStoreFailure: 'open' }, { limiter, logger: silentLogger(), bodyLimitBytes: 1 << 20 });
+  const stage = throttleStage({ enabled: true, plans: {}, perModel: false, cost: 'batch', onStoreFailure: 'open', leaseMs: 0 }, { limiter, logger: silentLogger(), bodyLimitBytes: 1 << 20 });
   await stage(context(gzipSync(v2Body(8)), { 'content-encoding': 'gzip' })); // 8 of 10 tokens
   await assert.rejects(async () => stage(context(v2Body(3))), (err: InfergateError) => err.code === 'GW_ERR_RATE_LIMITED' && err.headers['Retry-After'] !== undefined);
   await stage(context(v2Body(2))); // exactly the 2 left
 });
 
 test('an unknown default plan fails at build time, naming it', () => {
-  assert.throws(() => throttleStage({ enabled: true, plans: {}, defaultPlan: 'gold', perModel: false, cost: 'request', onStoreFailure: 'open' }, { limiter: new MemoryLimiter(), logger: silentLogger(), bodyLimitBytes: 1024 }), /gold/);
+  assert.throws(() => throttleStage({ enabled: true, plans: {}, defaultPlan: 'gold', perModel: false, cost: 'request', onStoreFailure: 'open', leaseMs: 0 }, { limiter: new MemoryLimiter(), logger: silentLogger(), bodyLimitBytes: 1024 }), /gold/);
 });
 
 test('a plan named like an Object property is an unknown plan: the default applies, not a 500', async () => {
   const plans = { gold: { ratePerSec: 0.001, burst: 2 } };
-  assert.throws(() => throttleStage({ enabled: true, plans, defaultPlan: 'constructor', perModel: false, cost: 'request', onStoreFailure: 'open' }, { limiter: new MemoryLimiter(), logger: silentLogger(), bodyLimitBytes: 1024 }), /constructor/);
+  assert.throws(() => throttleStage({ enabled: true, plans, defaultPlan: 'constructor', perModel: false, cost: 'request', onStoreFailure: 'open', leaseMs: 0 }, { limiter: new MemoryLimiter(), logger: silentLogger(), bodyLimitBytes: 1024 }), /constructor/);
   for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
-    const stage = throttleStage({ enabled: true, plans, defaultPlan: 'gold', perModel: false, cost: 'request', onStoreFailure: 'open' }, { limiter: new MemoryLimiter(), logger: silentLogger(), bodyLimitBytes: 1024 });
+    const stage = throttleStage({ enabled: true, plans, defaultPlan: 'gold', perModel: false, cost: 'request', onStoreFailure: 'open', leaseMs: 0 }, { limiter: new MemoryLimiter(), logger: silentLogger(), bodyLimitBytes: 1024 });
     const named = (): RequestContext => {
       const ctx = context(v2Body(1));
       ctx.principal = { subject: `holder-of-${name}`, kind: 'jwt', models: '*', plan: name };
@@ -50,7 +50,7 @@ test('a plan named like an Object property is an unknown plan: the default appli
 });
 
 test('a JWT whose subject reads like another caller\'s spends its own bucket', async () => {
-  const stage = throttleStage({ enabled: true, plans: {}, perModel: false, cost: 'request', onStoreFailure: 'open' }, { limiter: new MemoryLimiter(), logger: silentLogger(), bodyLimitBytes: 1024 });
+  const stage = throttleStage({ enabled: true, plans: {}, perModel: false, cost: 'request', onStoreFailure: 'open', leaseMs: 0 }, { limiter: new MemoryLimiter(), logger: silentLogger(), bodyLimitBytes: 1024 });
   const as = (kind: 'jwt' | 'anonymous' | 'api-key', subject: string): RequestContext => {
     const ctx = context(v2Body(1));
     ctx.principal = { subject, kind, models: '*', plan: { ratePerSec: 0.001, burst: 1 } };

@@ -130,3 +130,18 @@ test('failover: rejects an unknown policy at construction', () => {
   assert.throws(() => new FailoverLimiter(new ScriptedStore(), { policy: 'maybe' as 'open' }), TypeError);
   assert.throws(() => new FailoverLimiter(new ScriptedStore(), { policy: 'open', cooldownMs: -1 }), TypeError);
 });
+
+test('failover: a store that decides at once (its lease) is passed through without a promise; while degraded the policy still applies', async () => {
+  const { limiter, store, events } = setup('closed');
+  const leased: Decision = { allowed: true, limit: 1000, remaining: 500, resetMs: 2, retryAfterMs: 0 };
+  let now: 'lease' | 'store' = 'lease';
+  (store as RateLimiter).takeNow = () => (now === 'lease' ? leased : store.take());
+  assert.equal(limiter.takeNow('k', 1, PLAN), leased, 'the same decision, synchronously');
+  assert.equal(store.calls, 0);
+  now = 'store';
+  store.mode = 'down';
+  await assert.rejects(Promise.resolve(limiter.takeNow('k', 1, PLAN)), StoreUnavailableError);
+  assert.deepEqual(events, ['degraded']);
+  now = 'lease';
+  await assert.rejects(Promise.resolve(limiter.takeNow('k', 1, PLAN)), StoreUnavailableError, 'in the cooldown, fail closed refuses without asking the store');
+});

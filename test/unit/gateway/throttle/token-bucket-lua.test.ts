@@ -1,6 +1,7 @@
 // token-bucket.lua run directly against a real redis-server (test/helpers/redis.ts): several costs in
 // one call are decided as the same takes one by one at one instant — the first ones that fit, in
-// order, exact at the boundary — and the refill, the per-request headers' figures and the TTL.
+// order, exact at the boundary — and the refill, the per-request headers' figures, the TTL, and
+// tokens taken ahead for a lease (only from above half the burst) or given back (never past it).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -25,12 +26,18 @@ interface Verdict {
   retryAfterMs: number;
 }
 
-/** One script call deciding `costs` in order. */
+/** One script call deciding `costs` in order (no lease). */
 async function run(key: string, rate: number, burst: number, costs: number[], maxTtlMs = MAX_TTL_MS): Promise<Verdict[]> {
+  return (await runWithLease(key, rate, burst, 0, costs, maxTtlMs)).verdicts;
+}
+
+/** One script call deciding `costs`, then taking `lease` tokens ahead (> 0) or giving -lease back (< 0). */
+async function runWithLease(key: string, rate: number, burst: number, lease: number, costs: number[], maxTtlMs = MAX_TTL_MS): Promise<{ verdicts: Verdict[]; granted: number; left: number }> {
   const redis = await client();
-  const reply = (await redis.eval(LUA, 1, key, rate, burst, maxTtlMs, ...costs)) as number[];
-  assert.equal(reply.length, 4 * costs.length, 'four integers per request');
-  return costs.map((_, i) => ({ allowed: reply[4 * i] === 1, remaining: reply[4 * i + 1]!, resetMs: reply[4 * i + 2]!, retryAfterMs: reply[4 * i + 3]! }));
+  const reply = (await redis.eval(LUA, 1, key, rate, burst, maxTtlMs, lease, ...costs)) as number[];
+  assert.equal(reply.length, 4 * costs.length + 2, 'four integers per request, then the lease granted and the tokens left');
+  const verdicts = costs.map((_, i) => ({ allowed: reply[4 * i] === 1, remaining: reply[4 * i + 1]!, resetMs: reply[4 * i + 2]!, retryAfterMs: reply[4 * i + 3]! }));
+  return { verdicts, granted: reply[4 * costs.length]!, left: reply[4 * costs.length + 1]! };
 }
 
 /** Redis TIME in microseconds. */
@@ -113,4 +120,34 @@ test('token-bucket.lua: every call sets a TTL (time to full + 1 s, capped); a de
   const none = key();
   assert.deepEqual((await run(none, 10, 10, [11, 12])).map((v) => v.allowed), [false, false]);
   assert.equal(await redis.exists(none), 0);
+});
+
+test('token-bucket.lua: a lease takes tokens ahead after the requests, only from above half the burst', async () => {
+  const k = key();
+  const first = await runWithLease(k, 0, 10, 3, [1, 1]);
+  assert.deepEqual(first.verdicts.map((v) => v.remaining), [9, 8], 'the requests are decided first, as without a lease');
+  assert.equal(first.granted, 3);
+  assert.equal(first.left, 5, '10 - 2 - 3');
+  const second = await runWithLease(k, 0, 10, 3, [1]);
+  assert.equal(second.granted, 0, '4 left after the request: below half the burst, nothing ahead');
+  assert.equal(second.left, 4);
+  const partial = await runWithLease(key(), 0, 10, 100, [2]);
+  assert.equal(partial.granted, 3, 'asked 100, granted what lies above half the burst: 8 - 5');
+  assert.equal(partial.left, 5);
+  const denied = await runWithLease(k, 0, 10, 0, [5]);
+  assert.equal(denied.verdicts[0]!.allowed, false, 'what the lease took is gone from the bucket');
+});
+
+test('token-bucket.lua: a give-back returns unused lease tokens, never past the burst; a full bucket stays keyless', async () => {
+  const k = key();
+  const taken = await runWithLease(k, 0, 10, 4, [1]);
+  assert.equal(taken.granted, 4);
+  assert.equal(taken.left, 5);
+  const back = await runWithLease(k, 0, 10, -3, []);
+  assert.deepEqual(back.verdicts, []);
+  assert.equal(back.left, 8);
+  assert.equal((await runWithLease(k, 0, 10, -5, [])).left, 10, 'capped at the burst');
+  const fresh = key();
+  assert.equal((await runWithLease(fresh, 0, 10, -5, [])).left, 10);
+  assert.equal(await (await client()).exists(fresh), 0, 'giving back to a full bucket writes nothing');
 });
