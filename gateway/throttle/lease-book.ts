@@ -70,7 +70,7 @@ export class LeaseBook {
     this.giveBack = options.giveBack;
   }
 
-  /** Buckets followed now (for tests and metrics). */
+  /** Buckets followed now. */
   get size(): number {
     return this.buckets.size;
   }

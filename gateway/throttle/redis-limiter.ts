@@ -153,11 +153,6 @@ export class RedisLimiter implements RateLimiter {
     this.leases = leaseMs > 0 ? new LeaseBook({ leaseMs, giveBack: (key, plan, tokens) => this.giveBack(key, plan, tokens) }) : undefined;
   }
 
-  /** Buckets this gateway follows for leases now (0 with leases off). */
-  get leasedBuckets(): number {
-    return this.leases?.size ?? 0;
-  }
-
   /** Tokens this gateway holds ahead for `key`, unused. */
   heldAhead(key: string): number {
     return this.leases?.held(key) ?? 0;
