@@ -2,7 +2,7 @@
  * Leases: tokens one gateway took ahead from a shared bucket in Redis, to admit its next requests
  * for that bucket without a round trip each. docs/throttling.md, "Leases", has the reasoning; in short:
  *
- * - A bucket gets a lease only under steady demand at this gateway: the takes it saw for the bucket
+ * - A bucket gets a lease only under steady demand at this gateway: the tokens its takes asked for
  *   in the previous window of `leaseMs` are what it asks for ahead (a key seen for the first time,
  *   or a burst arriving within one window, gets none; it is decided request by request).
  * - The script grants tokens ahead only from above half the burst, so the lower half of every bucket
@@ -44,9 +44,9 @@ interface Lease {
 
 /** What this gateway knows of one bucket: its demand here, and its lease if it holds one. */
 interface Bucket {
-  /** Takes seen in the current window, and in the one before it. */
-  takes: number;
-  previousTakes: number;
+  /** Tokens asked for (the takes' costs) in the current window, and in the one before it. */
+  demand: number;
+  previousDemand: number;
   windowStart: number;
   lease: Lease | undefined;
 }
@@ -89,7 +89,7 @@ export class LeaseBook {
     const now = this.now();
     const bucket = this.bucketOf(key, now);
     if (bucket === undefined) return undefined;
-    bucket.takes++;
+    bucket.demand += cost;
     return this.fromLease(key, bucket, cost, plan, now);
   }
 
@@ -114,13 +114,13 @@ export class LeaseBook {
     return { allowed: true, limit: plan.burst, remaining, resetMs: resetMsOf(remaining, plan), retryAfterMs: 0 };
   }
 
-  /** Whole tokens to ask ahead for `key` with the next call to the shared bucket: its demand here in the last window. */
+  /** Whole tokens to ask ahead for `key` with the next call to the shared bucket: its demand here in the last window, less what it holds. */
   wanted(key: string, plan: RatePlan): number {
     if (!(plan.ratePerSec > 0)) return 0; // a bucket that never refills is spent request by request
     const bucket = this.buckets.get(key);
     if (bucket === undefined) return 0;
     this.roll(bucket, this.now());
-    return Math.max(0, bucket.previousTakes - (bucket.lease?.tokens ?? 0));
+    return Math.max(0, Math.ceil(bucket.previousDemand) - (bucket.lease?.tokens ?? 0));
   }
 
   /** The shared bucket granted `tokens` ahead for `key` under `plan`, leaving `sharedLeft` in it. */
@@ -151,7 +151,7 @@ export class LeaseBook {
       return bucket;
     }
     if (this.buckets.size >= this.maxKeys) return undefined;
-    bucket = { takes: 0, previousTakes: 0, windowStart: now, lease: undefined };
+    bucket = { demand: 0, previousDemand: 0, windowStart: now, lease: undefined };
     this.buckets.set(key, bucket);
     this.sweeper ??= setInterval(this.sweep, this.leaseMs).unref();
     return bucket;
@@ -161,8 +161,8 @@ export class LeaseBook {
   private roll(bucket: Bucket, now: number): void {
     const elapsed = now - bucket.windowStart;
     if (elapsed < this.leaseMs) return;
-    bucket.previousTakes = elapsed < 2 * this.leaseMs ? bucket.takes : 0;
-    bucket.takes = 0;
+    bucket.previousDemand = elapsed < 2 * this.leaseMs ? bucket.demand : 0;
+    bucket.demand = 0;
     bucket.windowStart = now;
   }
 
@@ -177,7 +177,7 @@ export class LeaseBook {
     for (const [key, bucket] of this.buckets) {
       if (bucket.lease !== undefined && now >= bucket.lease.expiresAt) this.end(key, bucket);
       this.roll(bucket, now);
-      if (bucket.lease === undefined && bucket.takes === 0 && bucket.previousTakes === 0) this.buckets.delete(key);
+      if (bucket.lease === undefined && bucket.demand === 0 && bucket.previousDemand === 0) this.buckets.delete(key);
     }
     if (this.buckets.size === 0) {
       clearInterval(this.sweeper);

@@ -1,5 +1,5 @@
-// The lease book on a hand-driven clock: what a gateway asks ahead is its demand in the previous
-// window (nothing for a bucket seen for the first time); takes are admitted from a lease while it
+// The lease book on a hand-driven clock: what a gateway asks ahead is its demand in tokens in the
+// previous window (nothing for a bucket seen for the first time); takes are admitted from a lease while it
 // covers them and lives; an expired lease, one under an older plan, and every lease at close are
 // given back with exactly the tokens left; idle buckets are forgotten; at most maxKeys are followed.
 import { test } from 'node:test';
@@ -26,6 +26,9 @@ test('asks ahead for the previous window\'s demand, never for a bucket seen for 
   assert.equal(leases.wanted('k', PLAN), 0, 'windows with no takes since: no demand');
   assert.equal(leases.wanted('k', { ratePerSec: 0, burst: 1000 }), 0, 'a bucket that never refills is never leased');
   assert.equal(leases.wanted('other', PLAN), 0);
+  for (let i = 0; i < 3; i++) leases.take('batches', 4, PLAN);
+  clock.now = 550;
+  assert.equal(leases.wanted('batches', PLAN), 12, 'demand is counted in tokens: three takes of cost 4');
 });
 
 test('admits from a live lease while it covers the cost, with remaining = bucket after the grant + lease left', (t) => {
