@@ -26,6 +26,8 @@
  * Leases (`leaseMs` > 0; lease-book.ts): under steady demand for a bucket, a call also takes tokens
  * ahead for this gateway, from above half the burst only, and the next requests for that bucket are
  * admitted from them without a round trip; what a lease has not used after `leaseMs` goes back.
+ * Every call reports what this gateway's lease on the bucket still holds (as `holder`), and the
+ * script refills the bucket only up to the burst minus every live lease.
  * Off by default here; the gateway turns it on with `throttle.leaseMs`.
  *
  * Auto-pipelining stays off: measured on this code (test/integration/throttle/evalsha-cpu.ts), it
@@ -41,6 +43,7 @@
  *   const d = await limiter.take(bucketKey('key:ab12', 'iris'), 1, { ratePerSec: 10, burst: 20 });
  *   await limiter.close();
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import type { RedisOptions } from 'ioredis';
@@ -100,7 +103,7 @@ export function limiterRedisOptions(deadlineMs: number): RedisOptions {
 export const MAX_BATCH = 256;
 
 type WithCommand = RedisClient & {
-  /** (key, ratePerSec, burst, maxTtlMs, lease, ...costs) */
+  /** (key, ratePerSec, burst, maxTtlMs, leaseMs, holder, held, returned, want, ...costs): token-bucket.lua */
   [COMMAND](...args: Array<string | number>): Promise<number[]>;
 };
 
@@ -127,8 +130,11 @@ export class RedisLimiter implements RateLimiter {
   private readonly deadlines: DeadlineQueue<PendingTake>;
   /** Tokens taken ahead per bucket; undefined when leases are off. */
   private readonly leases: LeaseBook | undefined;
-  /** Give-backs under way, awaited by close(). */
-  private readonly givingBack = new Set<Promise<unknown>>();
+  private readonly leaseMs: number;
+  /** This limiter's name in the buckets' lease records ("" with leases off). */
+  private readonly holder: string;
+  /** Script calls under way (takes and give-backs), awaited by close() so no grant is lost. */
+  private readonly pending = new Set<Promise<unknown>>();
 
   constructor(options: RedisLimiterOptions) {
     this.deadlineMs = options.deadlineMs ?? 50;
@@ -150,7 +156,9 @@ export class RedisLimiter implements RateLimiter {
     this.deadlines = new DeadlineQueue<PendingTake>(deadlineMs, (take) => take.reject(new StoreUnavailableError(`rate limit store did not answer within ${deadlineMs} ms`)));
     const leaseMs = options.leaseMs ?? 0;
     if (!(Number.isFinite(leaseMs) && leaseMs >= 0)) throw new TypeError('RedisLimiter: leaseMs must be >= 0');
-    this.leases = leaseMs > 0 ? new LeaseBook({ leaseMs, giveBack: (key, plan, tokens) => this.giveBack(key, plan, tokens) }) : undefined;
+    this.leaseMs = leaseMs;
+    this.holder = leaseMs > 0 ? randomBytes(6).toString('hex') : '';
+    this.leases = leaseMs > 0 ? new LeaseBook({ leaseMs, giveBack: (key, plan, tokens, held) => this.giveBack(key, plan, tokens, held) }) : undefined;
   }
 
   /** Tokens this gateway holds ahead for `key`, unused. */
@@ -228,7 +236,8 @@ export class RedisLimiter implements RateLimiter {
 
   /** One script call for `batch` (takes of `key` under `plan`, in arrival order); settles each of them. */
   private call(key: string, queue: KeyQueue, batch: PendingTake[], plan: RatePlan): void {
-    const args: Array<string | number> = [key, plan.ratePerSec, plan.burst, this.maxTtlMs, this.leases?.wanted(key, plan) ?? 0];
+    const ticket = this.leases?.ticket(key, plan);
+    const args: Array<string | number> = [key, plan.ratePerSec, plan.burst, this.maxTtlMs, this.leaseMs, this.holder, ticket?.held ?? 0, 0, ticket?.want ?? 0];
     for (const take of batch) args.push(take.cost);
     const next = (): void => {
       if (queue.waiting.length === 0) this.queues.delete(key);
@@ -240,10 +249,10 @@ export class RedisLimiter implements RateLimiter {
     } catch (err) {
       reply = Promise.reject(err);
     }
-    reply.then(
+    const settled = reply.then(
       (values) => {
         const lease = leaseOf(values, batch.length);
-        if (lease !== undefined) this.leases?.grant(key, plan, lease.granted, lease.left);
+        if (lease !== undefined && ticket !== undefined) this.leases?.grant(key, plan, lease.granted, lease.left, ticket);
         next();
         settleAll(batch, values, plan.burst);
       },
@@ -254,27 +263,35 @@ export class RedisLimiter implements RateLimiter {
         failAll(batch, new StoreUnavailableError(`rate limit store failed: ${(err as Error).message}`, { cause: err }));
       },
     );
+    if (this.leases !== undefined) this.track(settled); // its grant must be placed or given back before close
   }
 
   /**
-   * Returns unused lease tokens to the bucket. Best effort: a give-back that fails leaves the
-   * tokens spent, which errs on the strict side.
+   * Returns unused lease tokens to the bucket, with what this limiter's lease on it holds after.
+   * Best effort: a give-back that fails leaves the tokens spent, which errs on the strict side.
    */
-  private giveBack(key: string, plan: RatePlan, tokens: number): void {
+  private giveBack(key: string, plan: RatePlan, tokens: number, held: number): void {
     let done: Promise<unknown>;
     try {
-      done = (this.client as WithCommand)[COMMAND](key, plan.ratePerSec, plan.burst, this.maxTtlMs, -tokens).catch(() => undefined);
+      done = (this.client as WithCommand)[COMMAND](key, plan.ratePerSec, plan.burst, this.maxTtlMs, this.leaseMs, this.holder, held, tokens, 0).catch(() => undefined);
     } catch {
       return;
     }
-    this.givingBack.add(done);
-    void done.finally(() => this.givingBack.delete(done));
+    this.track(done);
   }
 
-  /** Gives back every lease, then closes the connection the limiter opened (not a client it was given). */
+  private track(call: Promise<unknown>): void {
+    this.pending.add(call);
+    void call.finally(() => this.pending.delete(call));
+  }
+
+  /**
+   * Waits for the calls under way (a grant arriving now goes straight back), gives back every
+   * lease, then closes the connection the limiter opened (not a client it was given).
+   */
   async close(): Promise<void> {
     this.leases?.close();
-    await Promise.all(this.givingBack);
+    while (this.pending.size > 0) await Promise.all(this.pending);
     if (this.ownsClient) await closeRedis(this.client);
   }
 }

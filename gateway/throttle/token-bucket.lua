@@ -10,10 +10,13 @@
 -- nothing, so a later, cheaper request can still be admitted after a costly one was denied.
 --
 -- A call can also move tokens between the shared bucket and one gateway's lease (redis-limiter.ts,
--- "Leases"): after the requests are decided it takes up to `lease` tokens ahead for the caller,
--- only from above half the burst, so the lower half is always decided request by request; or it
--- gives back tokens a lease did not use. Tokens taken ahead are spent like any others (the caller
--- admits requests with them, or gives them back), so admitted(t) <= burst + rate*t still holds.
+-- lease-book.ts): after the requests are decided it takes up to `want` tokens ahead for the caller,
+-- only from above half the burst, so the lower half is always decided request by request; and it
+-- takes back tokens a lease did not use. Tokens held in leases still count against the burst: each
+-- holder's unused tokens are recorded in the bucket (field `l:<holder>`, "tokens,untilUs", replaced
+-- by every call of that holder and dropped once its lease can no longer be used), and the bucket
+-- refills only up to `burst` minus everything held. So the bucket plus all leases never hold more
+-- than `burst`, and admitted(t) <= burst + rate*t still holds across replicas.
 --
 -- Shape after upstash/ratelimit-js src/lua-scripts/single.ts (tokenBucketLimitScript), with the
 -- clock taken from the Redis server instead of the callers, so replicas with skewed clocks agree.
@@ -23,9 +26,13 @@
 -- ARGV[1]  refill rate, tokens per second (>= 0; may be fractional)
 -- ARGV[2]  burst: bucket capacity (> 0)
 -- ARGV[3]  TTL cap in ms: the longest a bucket key may live (see the PEXPIRE below)
--- ARGV[4]  lease: > 0 asks for up to that many whole tokens ahead, after the requests; < 0 gives
---          that many back (never past burst); 0 neither
--- ARGV[5..] the cost of each request in tokens (>= 0), in arrival order; none for a give-back
+-- ARGV[4]  leaseMs: how long the caller may use tokens it gets ahead (counted by the caller from
+--          before it sent this call, so its lease always ends before this record does)
+-- ARGV[5]  holder: the caller's id (one per limiter); "" with no lease
+-- ARGV[6]  held: tokens the caller's lease on this bucket still holds and keeps (0: none)
+-- ARGV[7]  returned: unused tokens the caller gives back (its lease ended; >= 0)
+-- ARGV[8]  want: whole tokens the caller asks ahead, after the requests (>= 0)
+-- ARGV[9..] the cost of each request in tokens (>= 0), in arrival order; none for a give-back
 --
 -- Returns, per request in the order given, four integers: allowed (1|0), remaining (floor of the
 -- tokens left after it), resetMs (until the bucket is full, after it), retryAfterMs (until its cost
@@ -42,7 +49,11 @@ local key = KEYS[1]
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local maxTtlMs = tonumber(ARGV[3])
-local lease = tonumber(ARGV[4])
+local leaseMs = tonumber(ARGV[4])
+local holder = ARGV[5]
+local held = tonumber(ARGV[6])
+local returned = tonumber(ARGV[7])
+local want = tonumber(ARGV[8])
 
 -- TIME = {unix seconds, microseconds}. Microseconds since the epoch (~1.8e15) are exact in a Lua
 -- double (2^53 ~ 9e15).
@@ -50,19 +61,45 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
 -- A missing key is a full bucket: a bucket left alone refills to `burst` and then its key expires.
-local state = redis.call('HMGET', key, 'tokens', 'ts')
-local tokens = tonumber(state[1])
-local ts = tonumber(state[2])
+-- The fields are the state {tokens, ts} and one `l:<holder>` per gateway holding a lease.
+local fields = redis.call('HGETALL', key)
+local tokens, ts
+local heldByOthers = 0
+local ownField = 'l:' .. holder
+local dead = {}
+for i = 1, #fields, 2 do
+  local name, value = fields[i], fields[i + 1]
+  if name == 'tokens' then
+    tokens = tonumber(value)
+  elseif name == 'ts' then
+    ts = tonumber(value)
+  elseif name ~= ownField then
+    -- Another holder's lease: counts until it can no longer be used.
+    local comma = string.find(value, ',', 1, true)
+    local n = tonumber(string.sub(value, 1, comma - 1))
+    local untilUs = tonumber(string.sub(value, comma + 1))
+    if untilUs > now then heldByOthers = heldByOthers + n else dead[#dead + 1] = name end
+  end
+end
 if tokens == nil or ts == nil then
   tokens = burst
   ts = now
 end
+if #dead > 0 then redis.call('HDEL', key, unpack(dead)) end
 
 -- The server clock can step back (NTP, failover to a replica): never refill by negative time.
 local elapsed = now - ts
 if elapsed < 0 then elapsed = 0 end
--- min(): a bucket never holds more than burst, also when the plan's burst was lowered since.
-tokens = math.min(burst, tokens + elapsed * rate / 1000000)
+-- min(): the bucket and every lease together never hold more than burst, also when the plan's
+-- burst was lowered since. The caller's own lease counts as it reports it now.
+local cap = math.max(0, burst - heldByOthers - held)
+tokens = math.min(cap, tokens + elapsed * rate / 1000000)
+-- Unused tokens of an ended lease come back, within the same cap.
+local changed = false
+if returned > 0 then
+  tokens = math.min(cap, tokens + returned)
+  changed = true
+end
 
 -- Float sums of many small refills can land a hair below an integer (4.9999999 for 5); this much
 -- slack is a billionth of a token, far below anything a caller can observe.
@@ -78,8 +115,7 @@ local function resetMsOf(left)
 end
 
 local out = {}
-local changed = false
-for i = 5, #ARGV do
+for i = 9, #ARGV do
   local cost = tonumber(ARGV[i])
   local allowed = 0
   local retryAfterMs = 0
@@ -98,25 +134,32 @@ for i = 5, #ARGV do
   out[#out + 1] = retryAfterMs
 end
 
--- Tokens ahead come only from above half the burst: whatever a lease holds, the lower half of the
+-- Tokens ahead come only from above half the burst: whatever leases hold, the lower half of the
 -- bucket is decided request by request, the way every replica sees it.
 local granted = 0
-if lease > 0 then
-  granted = math.min(lease, math.floor(tokens - burst / 2 + EPS))
+if want > 0 then
+  granted = math.min(want, math.floor(tokens - burst / 2 + EPS))
   if granted > 0 then
     tokens = tokens - granted
     changed = true
   else
     granted = 0
   end
-elseif lease < 0 and tokens + EPS < burst then
-  tokens = math.min(burst, tokens - lease)
-  changed = true
 end
 out[#out + 1] = granted
 out[#out + 1] = math.floor(tokens + EPS)
 
--- Only an admission (or a lease) changes state, and it is written with the server's time. Denials
+-- The caller's lease record: what it holds now, until it can no longer use it.
+local nowHeld = held + granted
+if holder ~= '' then
+  if nowHeld > 0 then
+    redis.call('HSET', key, ownField, nowHeld .. ',' .. (now + leaseMs * 1000))
+  else
+    redis.call('HDEL', key, ownField)
+  end
+end
+
+-- Only an admission (or tokens moved to or from a lease) changes state, written with the server's time. Denials
 -- write nothing: rejected requests consume nothing, and the stored {tokens, ts} already yields the
 -- same refill later (linear up to the cap).
 if changed then redis.call('HSET', key, 'tokens', tokens, 'ts', now) end
@@ -124,6 +167,10 @@ if changed then redis.call('HSET', key, 'tokens', tokens, 'ts', now) end
 -- Every call (admissions or denials only) moves the expiry to the moment the bucket is full again
 -- plus a second of margin, so no bucket key ever lives without a TTL. PEXPIRE on a missing key (a
 -- denial before any admission) is a no-op and creates nothing.
-redis.call('PEXPIRE', key, math.min(resetMsOf(tokens) + 1000, maxTtlMs))
+-- A bucket with leases out lives at least as long as they do: a key gone early would be a full
+-- bucket beside the leases.
+local ttlMs = math.min(resetMsOf(tokens) + 1000, maxTtlMs)
+if nowHeld > 0 or heldByOthers > 0 then ttlMs = math.max(ttlMs, leaseMs + 1000) end
+redis.call('PEXPIRE', key, ttlMs)
 
 return out

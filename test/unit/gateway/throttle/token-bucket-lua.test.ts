@@ -28,13 +28,25 @@ interface Verdict {
 
 /** One script call deciding `costs` in order (no lease). */
 async function run(key: string, rate: number, burst: number, costs: number[], maxTtlMs = MAX_TTL_MS): Promise<Verdict[]> {
-  return (await runWithLease(key, rate, burst, 0, costs, maxTtlMs)).verdicts;
+  return (await runWithLease(key, rate, burst, {}, costs, maxTtlMs)).verdicts;
 }
 
-/** One script call deciding `costs`, then taking `lease` tokens ahead (> 0) or giving -lease back (< 0). */
-async function runWithLease(key: string, rate: number, burst: number, lease: number, costs: number[], maxTtlMs = MAX_TTL_MS): Promise<{ verdicts: Verdict[]; granted: number; left: number }> {
+interface LeaseArgs {
+  holder?: string;
+  /** Tokens the holder's lease still holds (they count against the burst). */
+  held?: number;
+  /** Unused tokens given back. */
+  returned?: number;
+  /** Tokens asked ahead. */
+  want?: number;
+  leaseMs?: number;
+}
+
+/** One script call deciding `costs` and moving tokens to or from a holder's lease. */
+async function runWithLease(key: string, rate: number, burst: number, lease: LeaseArgs, costs: number[], maxTtlMs = MAX_TTL_MS): Promise<{ verdicts: Verdict[]; granted: number; left: number }> {
   const redis = await client();
-  const reply = (await redis.eval(LUA, 1, key, rate, burst, maxTtlMs, lease, ...costs)) as number[];
+  const { holder = '', held = 0, returned = 0, want = 0, leaseMs = 1000 } = lease;
+  const reply = (await redis.eval(LUA, 1, key, rate, burst, maxTtlMs, leaseMs, holder, held, returned, want, ...costs)) as number[];
   assert.equal(reply.length, 4 * costs.length + 2, 'four integers per request, then the lease granted and the tokens left');
   const verdicts = costs.map((_, i) => ({ allowed: reply[4 * i] === 1, remaining: reply[4 * i + 1]!, resetMs: reply[4 * i + 2]!, retryAfterMs: reply[4 * i + 3]! }));
   return { verdicts, granted: reply[4 * costs.length]!, left: reply[4 * costs.length + 1]! };
@@ -124,30 +136,42 @@ test('token-bucket.lua: every call sets a TTL (time to full + 1 s, capped); a de
 
 test('token-bucket.lua: a lease takes tokens ahead after the requests, only from above half the burst', async () => {
   const k = key();
-  const first = await runWithLease(k, 0, 10, 3, [1, 1]);
+  const first = await runWithLease(k, 0, 10, { holder: 'a', want: 3 }, [1, 1]);
   assert.deepEqual(first.verdicts.map((v) => v.remaining), [9, 8], 'the requests are decided first, as without a lease');
   assert.equal(first.granted, 3);
   assert.equal(first.left, 5, '10 - 2 - 3');
-  const second = await runWithLease(k, 0, 10, 3, [1]);
+  const second = await runWithLease(k, 0, 10, { holder: 'a', held: 3, want: 3 }, [1]);
   assert.equal(second.granted, 0, '4 left after the request: below half the burst, nothing ahead');
   assert.equal(second.left, 4);
-  const partial = await runWithLease(key(), 0, 10, 100, [2]);
+  const partial = await runWithLease(key(), 0, 10, { holder: 'b', want: 100 }, [2]);
   assert.equal(partial.granted, 3, 'asked 100, granted what lies above half the burst: 8 - 5');
   assert.equal(partial.left, 5);
-  const denied = await runWithLease(k, 0, 10, 0, [5]);
+  const denied = await runWithLease(k, 0, 10, {}, [5]);
   assert.equal(denied.verdicts[0]!.allowed, false, 'what the lease took is gone from the bucket');
 });
 
-test('token-bucket.lua: a give-back returns unused lease tokens, never past the burst; a full bucket stays keyless', async () => {
+test('token-bucket.lua: tokens a lease holds count against the burst: the bucket refills only up to burst minus every live lease', async () => {
   const k = key();
-  const taken = await runWithLease(k, 0, 10, 4, [1]);
-  assert.equal(taken.granted, 4);
-  assert.equal(taken.left, 5);
-  const back = await runWithLease(k, 0, 10, -3, []);
+  assert.equal((await runWithLease(k, 1000, 100, { holder: 'a', want: 40, leaseMs: 5000 }, [1])).granted, 40);
+  assert.equal((await runWithLease(k, 1000, 100, { holder: 'b', want: 9, leaseMs: 5000 }, [])).granted, 9);
+  await new Promise((r) => setTimeout(r, 100)); // 100 tokens' worth of refill
+  const filled = await runWithLease(k, 1000, 100, {}, []);
+  assert.equal(filled.left, 51, 'refilled to 100 - 40 - 9, not to 100');
+  const reported = await runWithLease(k, 1000, 100, { holder: 'a', held: 10 }, []);
+  assert.equal(reported.left, 81, 'holder a reports 10 left (it spent 30): the bucket may refill up to 100 - 10 - 9');
+});
+
+test('token-bucket.lua: a lease record ends at leaseMs; a give-back returns unused tokens within the cap and ends the record', async () => {
+  const k = key();
+  assert.equal((await runWithLease(k, 1000, 100, { holder: 'a', want: 30, leaseMs: 50 }, [])).granted, 30);
+  const back = await runWithLease(k, 1000, 100, { holder: 'a', held: 0, returned: 30 }, []);
   assert.deepEqual(back.verdicts, []);
-  assert.equal(back.left, 8);
-  assert.equal((await runWithLease(k, 0, 10, -5, [])).left, 10, 'capped at the burst');
+  assert.ok(back.left >= 99, `the unused 30 are back (${back.left})`);
+  assert.equal(await (await client()).hexists(k, 'l:a'), 0, 'the record went with the lease');
+  assert.equal((await runWithLease(k, 1000, 100, { holder: 'b', want: 30, leaseMs: 50 }, [])).granted, 30);
+  await new Promise((r) => setTimeout(r, 120)); // b never gives back: its record stops counting at leaseMs
+  assert.equal((await runWithLease(k, 1000, 100, {}, [])).left, 100, 'a holder gone quiet holds nothing once its lease is over');
+  assert.equal(await (await client()).hexists(k, 'l:b'), 0, 'and its record is dropped');
   const fresh = key();
-  assert.equal((await runWithLease(fresh, 0, 10, -5, [])).left, 10);
-  assert.equal(await (await client()).exists(fresh), 0, 'giving back to a full bucket writes nothing');
+  assert.equal((await runWithLease(fresh, 0, 10, { holder: 'c', returned: 5 }, [])).left, 10, 'never past the burst');
 });
