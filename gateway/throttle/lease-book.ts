@@ -107,10 +107,12 @@ export class LeaseBook {
    * the lease. Undefined: ask the shared bucket (any lease that cannot serve the take has ended).
    */
   take(key: string, cost: number, plan: RatePlan): Decision | undefined {
-    if (!(plan.ratePerSec > 0)) return undefined; // a bucket that never refills is spent request by request
     const now = this.now();
-    const bucket = this.bucketOf(key, now);
+    // A bucket that never refills is spent request by request: not followed, unless it already is
+    // (a lease under another plan must end here, not linger unreported).
+    const bucket = plan.ratePerSec > 0 ? this.bucketOf(key, now) : this.buckets.get(key);
     if (bucket === undefined) return undefined;
+    this.roll(bucket, now);
     bucket.demand += cost;
     return this.fromLease(key, bucket, cost, plan, now);
   }
@@ -127,8 +129,9 @@ export class LeaseBook {
     const bucket = this.buckets.get(key);
     if (bucket === undefined) return { held: 0, want: 0, sentAt: now, epoch: 0 };
     this.roll(bucket, now);
+    // Whatever its plan: tokens a live lease holds are held, and the script must count them.
     const lease = bucket.lease;
-    const held = lease !== undefined && now < lease.expiresAt && samePlan(lease.plan, plan) ? lease.tokens : 0;
+    const held = lease !== undefined && now < lease.expiresAt ? lease.tokens : 0;
     const steady = Math.ceil(Math.min(bucket.previousDemand, bucket.earlierDemand));
     const want = this.closed || !(plan.ratePerSec > 0) ? 0 : Math.max(0, steady - held);
     return { held, want, sentAt: now, epoch: bucket.epoch };
@@ -176,10 +179,7 @@ export class LeaseBook {
 
   private bucketOf(key: string, now: number): Bucket | undefined {
     let bucket = this.buckets.get(key);
-    if (bucket !== undefined) {
-      this.roll(bucket, now);
-      return bucket;
-    }
+    if (bucket !== undefined) return bucket;
     if (this.closed || this.buckets.size >= this.maxKeys) return undefined;
     bucket = { demand: 0, previousDemand: 0, earlierDemand: 0, windowStart: now, lease: undefined, epoch: 0 };
     this.buckets.set(key, bucket);

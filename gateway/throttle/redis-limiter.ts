@@ -103,7 +103,7 @@ export function limiterRedisOptions(deadlineMs: number): RedisOptions {
 export const MAX_BATCH = 256;
 
 type WithCommand = RedisClient & {
-  /** (key, ratePerSec, burst, maxTtlMs, leaseMs, holder, held, returned, want, ...costs): token-bucket.lua */
+  /** (key, ratePerSec, burst, maxTtlMs, leaseMs, holder, seq, held, returned, want, ...costs): token-bucket.lua */
   [COMMAND](...args: Array<string | number>): Promise<number[]>;
 };
 
@@ -133,6 +133,8 @@ export class RedisLimiter implements RateLimiter {
   private readonly leaseMs: number;
   /** This limiter's name in the buckets' lease records ("" with leases off). */
   private readonly holder: string;
+  /** Numbers this limiter's script commands, so the script can tell a late older one (token-bucket.lua, ARGV[6]). */
+  private seq = 0;
   /** Script calls under way (takes and give-backs), awaited by close() so no grant is lost. */
   private readonly pending = new Set<Promise<unknown>>();
 
@@ -237,7 +239,7 @@ export class RedisLimiter implements RateLimiter {
   /** One script call for `batch` (takes of `key` under `plan`, in arrival order); settles each of them. */
   private call(key: string, queue: KeyQueue, batch: PendingTake[], plan: RatePlan): void {
     const ticket = this.leases?.ticket(key, plan);
-    const args: Array<string | number> = [key, plan.ratePerSec, plan.burst, this.maxTtlMs, this.leaseMs, this.holder, ticket?.held ?? 0, 0, ticket?.want ?? 0];
+    const args: Array<string | number> = [key, plan.ratePerSec, plan.burst, this.maxTtlMs, this.leaseMs, this.holder, ++this.seq, ticket?.held ?? 0, 0, ticket?.want ?? 0];
     for (const take of batch) args.push(take.cost);
     const next = (): void => {
       if (queue.waiting.length === 0) this.queues.delete(key);
@@ -273,7 +275,7 @@ export class RedisLimiter implements RateLimiter {
   private giveBack(key: string, plan: RatePlan, tokens: number, held: number): void {
     let done: Promise<unknown>;
     try {
-      done = (this.client as WithCommand)[COMMAND](key, plan.ratePerSec, plan.burst, this.maxTtlMs, this.leaseMs, this.holder, held, tokens, 0).catch(() => undefined);
+      done = (this.client as WithCommand)[COMMAND](key, plan.ratePerSec, plan.burst, this.maxTtlMs, this.leaseMs, this.holder, ++this.seq, held, tokens, 0).catch(() => undefined);
     } catch {
       return;
     }

@@ -113,3 +113,15 @@ test('the sweep gives back expired leases within a quarter of their life and for
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(leases.size, 0, 'an idle bucket is forgotten');
 });
+
+test('a take under a plan that never refills ends a live lease under another plan instead of leaving it unreported', (t) => {
+  const { leases, givenBack, grant } = book();
+  t.after(() => leases.close());
+  leases.take('k', 1, PLAN);
+  grant('k', 5, 900);
+  assert.equal(leases.ticket('k', { ratePerSec: 0, burst: 10 }).held, 5, 'a call under any plan reports what the lease holds');
+  assert.equal(leases.take('k', 1, { ratePerSec: 0, burst: 10 }), undefined);
+  assert.deepEqual(givenBack, [['k', 10, 5, 0]]);
+  assert.equal(leases.take('never-followed', 1, { ratePerSec: 0, burst: 10 }), undefined);
+  assert.equal(leases.size, 1, 'a bucket that never refills is not followed');
+});

@@ -33,6 +33,8 @@ async function run(key: string, rate: number, burst: number, costs: number[], ma
 
 interface LeaseArgs {
   holder?: string;
+  /** The holder's command number; default: the next of a counter shared by the tests. */
+  seq?: number;
   /** Tokens the holder's lease still holds (they count against the burst). */
   held?: number;
   /** Unused tokens given back. */
@@ -42,11 +44,13 @@ interface LeaseArgs {
   leaseMs?: number;
 }
 
+let commands = 0;
+
 /** One script call deciding `costs` and moving tokens to or from a holder's lease. */
 async function runWithLease(key: string, rate: number, burst: number, lease: LeaseArgs, costs: number[], maxTtlMs = MAX_TTL_MS): Promise<{ verdicts: Verdict[]; granted: number; left: number }> {
   const redis = await client();
-  const { holder = '', held = 0, returned = 0, want = 0, leaseMs = 1000 } = lease;
-  const reply = (await redis.eval(LUA, 1, key, rate, burst, maxTtlMs, leaseMs, holder, held, returned, want, ...costs)) as number[];
+  const { holder = '', seq = ++commands, held = 0, returned = 0, want = 0, leaseMs = 1000 } = lease;
+  const reply = (await redis.eval(LUA, 1, key, rate, burst, maxTtlMs, leaseMs, holder, seq, held, returned, want, ...costs)) as number[];
   assert.equal(reply.length, 4 * costs.length + 2, 'four integers per request, then the lease granted and the tokens left');
   const verdicts = costs.map((_, i) => ({ allowed: reply[4 * i] === 1, remaining: reply[4 * i + 1]!, resetMs: reply[4 * i + 2]!, retryAfterMs: reply[4 * i + 3]! }));
   return { verdicts, granted: reply[4 * costs.length]!, left: reply[4 * costs.length + 1]! };
@@ -158,7 +162,9 @@ test('token-bucket.lua: tokens a lease holds count against the burst: the bucket
   const filled = await runWithLease(k, 1000, 100, {}, []);
   assert.equal(filled.left, 51, 'refilled to 100 - 40 - 9, not to 100');
   const reported = await runWithLease(k, 1000, 100, { holder: 'a', held: 10 }, []);
-  assert.equal(reported.left, 81, 'holder a reports 10 left (it spent 30): the bucket may refill up to 100 - 10 - 9');
+  assert.equal(reported.left, 51, 'holder a reports 10 left (it spent 30): nothing held back is refilled at once...');
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal((await runWithLease(k, 1000, 100, {}, [])).left, 81, '...but from now on the bucket may refill up to 100 - 10 - 9');
 });
 
 test('token-bucket.lua: a lease record ends at leaseMs; a give-back returns unused tokens within the cap and ends the record', async () => {
@@ -167,11 +173,42 @@ test('token-bucket.lua: a lease record ends at leaseMs; a give-back returns unus
   const back = await runWithLease(k, 1000, 100, { holder: 'a', held: 0, returned: 30 }, []);
   assert.deepEqual(back.verdicts, []);
   assert.ok(back.left >= 99, `the unused 30 are back (${back.left})`);
-  assert.equal(await (await client()).hexists(k, 'l:a'), 0, 'the record went with the lease');
   assert.equal((await runWithLease(k, 1000, 100, { holder: 'b', want: 30, leaseMs: 50 }, [])).granted, 30);
   await new Promise((r) => setTimeout(r, 120)); // b never gives back: its record stops counting at leaseMs
   assert.equal((await runWithLease(k, 1000, 100, {}, [])).left, 100, 'a holder gone quiet holds nothing once its lease is over');
-  assert.equal(await (await client()).hexists(k, 'l:b'), 0, 'and its record is dropped');
+  assert.equal(await (await client()).hexists(k, 'l:b'), 0, 'and its record is dropped once another caller sees it run out');
   const fresh = key();
   assert.equal((await runWithLease(fresh, 0, 10, { holder: 'c', returned: 5 }, [])).left, 10, 'never past the burst');
+});
+
+test('token-bucket.lua: a refill the lease cap held back is not earned again once the cap rises', async () => {
+  // A review found this: the refill over the time since the last write was capped only by the cap
+  // of the moment, so a holder reporting its lease spent could release a held-back refill at once.
+  const k = key();
+  assert.equal((await runWithLease(k, 1000, 200, { holder: 'a', want: 100, leaseMs: 5000 }, [])).granted, 100);
+  assert.deepEqual((await runWithLease(k, 1000, 200, {}, Array(100).fill(1))).verdicts.filter((v) => v.allowed).length, 100, 'the other 100 spent');
+  await new Promise((r) => setTimeout(r, 300)); // 300 tokens' worth of time, but the cap is 200 - 100
+  const spent = await runWithLease(k, 1000, 200, { holder: 'a', held: 0 }, []); // a has used its 100
+  assert.ok(spent.left <= 101, `the bucket holds what it could refill beside the lease, not more (${spent.left})`);
+  const next = await runWithLease(k, 1000, 200, {}, Array(300).fill(1));
+  const admitted = next.verdicts.filter((v) => v.allowed).length;
+  assert.ok(admitted <= 102, `after the lease: ${admitted} admitted at once, not a full 200`);
+});
+
+test('token-bucket.lua: an older command of a holder arriving late does not replace its newer report', async () => {
+  const k = key();
+  await runWithLease(k, 0.001, 1000, {}, [100]);
+  await runWithLease(k, 0.001, 1000, { holder: 'a', seq: 10, want: 200, leaseMs: 5000 }, []);
+  const record = async (): Promise<string | null> => (await client()).hget(k, 'l:a');
+  assert.match(String(await record()), /^200,\d+,10$/);
+  await runWithLease(k, 0.001, 1000, { holder: 'a', seq: 9, held: 0, returned: 30 }, []); // a give-back sent before seq 10
+  assert.match(String(await record()), /^200,\d+,10$/, 'the stale report of 0 held is not recorded');
+  assert.equal((await runWithLease(k, 0.001, 1000, {}, [])).left, 730, 'its returned tokens still come back: 1000 - 100 - 200 + 30');
+});
+
+test('token-bucket.lua: the key lives as long as the longest lease recorded in it, whoever calls', async () => {
+  const k = key();
+  await runWithLease(k, 1000, 200, { holder: 'a', want: 100, leaseMs: 5000 }, []);
+  await runWithLease(k, 1000, 200, {}, [1]); // a caller with leases off
+  assert.ok(Number(await (await client()).pttl(k)) > 4000, 'not the caller\'s own 1 s margin');
 });
