@@ -184,9 +184,10 @@ out[#out + 1] = granted
 out[#out + 1] = math.floor(tokens + EPS)
 
 -- The caller's lease record: what it holds now, until it can no longer use it, and its newest
--- command. Kept while empty too (until it runs out), so an older command arriving late is known.
+-- command. Written once the caller leases here (a grant, a give-back) and kept while empty too (until
+-- it runs out), so an older command arriving late is known; a caller with no lease here writes none.
 local nowHeld = ownHeld + granted
-if holder ~= '' then
+if holder ~= '' and (nowHeld > 0 or returned > 0 or ownSeq >= 0) then
   ownUntil = math.max(ownUntil, now + leaseMs * 1000)
   redis.call('HSET', key, ownField, nowHeld .. ',' .. string.format('%.0f', ownUntil) .. ',' .. string.format('%.0f', fresh and seq or ownSeq))
   latestUntil = math.max(latestUntil, ownUntil)

@@ -57,7 +57,11 @@ test('through Sentinel: registry, CLI keys and exact limits, before and after a 
   assert.notEqual(newMaster, oldMaster);
   // The gateway finds the new master (the sentinel's +switch-master, or the old one refusing writes).
   await waitFor(async () => (await infer(gateway, before)) === 429, 20_000, 200);
-  assert.equal(await admitted(gateway, before, PLAN.burst), 0, 'the emptied bucket moved with the data: still empty');
+  // Still empty: nothing admitted. A 503 is fail closed while ioredis finishes moving to the new
+  // master (seen twice in this project's CI runs, on a loaded machine); a 200 would be a bucket lost.
+  const afterFailover = await Promise.all(Array.from({ length: PLAN.burst }, () => infer(gateway, before)));
+  assert.ok(afterFailover.every((s) => s === 429 || s === 503), `the emptied bucket moved with the data: still empty (${afterFailover.join(',')})`);
+  assert.ok(afterFailover.includes(429), 'and the new master decides');
 
   const after = await createKey(sentinel.url, 'after-failover');
   assert.equal(await admitted(gateway, after, 3 * PLAN.burst), PLAN.burst, 'exactly the burst on the new master');

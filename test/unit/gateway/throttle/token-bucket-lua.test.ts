@@ -212,3 +212,12 @@ test('token-bucket.lua: the key lives as long as the longest lease recorded in i
   await runWithLease(k, 1000, 200, {}, [1]); // a caller with leases off
   assert.ok(Number(await (await client()).pttl(k)) > 4000, 'not the caller\'s own 1 s margin');
 });
+
+test('token-bucket.lua: a caller that leases nothing here writes no record, and its denials write nothing', async () => {
+  const k = key();
+  await runWithLease(k, 0.001, 10, { holder: 'quiet', want: 0 }, Array(10).fill(1));
+  assert.equal(await (await client()).hexists(k, 'l:quiet'), 0);
+  const before = await (await client()).hgetall(k);
+  await runWithLease(k, 0.001, 10, { holder: 'quiet', want: 5 }, [1, 1]);
+  assert.deepEqual(await (await client()).hgetall(k), before, 'denied, nothing granted: the bucket is as it was');
+});
