@@ -70,8 +70,8 @@ export function throttleStage(options: GatewayConfig['throttle'], deps: { limite
     throw new InfergateError('GW_ERR_RATE_LIMITED', message, rateLimitHeaders(decision));
   };
   const { limiter } = deps;
-  // Synchronous when there is nothing to take (no plan), the limiter never waits (in memory) or it
-  // decides at once this time (a Redis limiter admitting from its lease).
+  // Synchronous when there is nothing to take (no plan) or the limiter decides at once (in memory
+  // always, a Redis limiter when its lease covers the take).
   return (ctx) => {
     const principal = ctx.principal;
     if (principal === undefined) return undefined;
@@ -80,7 +80,6 @@ export function throttleStage(options: GatewayConfig['throttle'], deps: { limite
     const cost = requestCost(options.cost, ctx.route.protocol, costingBody(options.cost, ctx.body, ctx.req.headers['content-encoding'], bodyLimit), ctx.req.headers);
     // A call for no model in particular (the repository index) takes from the principal's own bucket.
     const key = bucketKey(bucketOwner(principal), options.perModel && ctx.route.model !== '' ? ctx.route.model : undefined, prefix);
-    if (limiter.takeSync !== undefined) return apply(ctx, limiter.takeSync(key, cost, plan), cost, plan);
     const decided = limiter.takeNow !== undefined ? limiter.takeNow(key, cost, plan) : limiter.take(key, cost, plan);
     if (!(decided instanceof Promise)) return apply(ctx, decided, cost, plan);
     return decided.then((decision) => apply(ctx, decision, cost, plan), storeDown);

@@ -20,7 +20,7 @@
  *   });
  */
 import { MemoryLimiter } from './memory-limiter.ts';
-import { StoreUnavailableError, type Decision, type RateLimiter, type RatePlan } from './limiter.ts';
+import { promised, StoreUnavailableError, type Decision, type RateLimiter, type RatePlan } from './limiter.ts';
 
 export type FailurePolicy = 'open' | 'closed';
 
@@ -71,8 +71,7 @@ export class FailoverLimiter implements RateLimiter {
   }
 
   take(key: string, cost: number, plan: RatePlan): Promise<Decision> {
-    const decided = this.takeNow(key, cost, plan);
-    return decided instanceof Promise ? decided : Promise.resolve(decided);
+    return promised(this.takeNow(key, cost, plan));
   }
 
   /** `take`, decided at once when the store can (its lease covers the take): no word from the store, so no change of state. */
@@ -120,9 +119,9 @@ export class FailoverLimiter implements RateLimiter {
     return this.storeAnswered(decision);
   }
 
-  private fallback(key: string, cost: number, plan: RatePlan, err: StoreUnavailableError): Promise<Decision> {
+  private fallback(key: string, cost: number, plan: RatePlan, err: StoreUnavailableError): Decision | Promise<Decision> {
     this.onFallback(err);
     if (this.policy === 'closed') return Promise.reject(err);
-    return this.local.take(key, cost, plan);
+    return this.local.takeNow !== undefined ? this.local.takeNow(key, cost, plan) : this.local.take(key, cost, plan);
   }
 }

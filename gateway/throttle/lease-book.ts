@@ -150,7 +150,7 @@ export class LeaseBook {
     const old = bucket.lease;
     const kept = old !== undefined && samePlan(old.plan, plan) && this.now() < old.expiresAt ? old.tokens : 0;
     bucket.lease = { plan, tokens: kept + tokens, sharedLeft, expiresAt: ticket.sentAt + this.leaseMs };
-    if (old !== undefined && kept === 0 && old.tokens > 0) this.giveBack(key, plan, old.tokens, kept + tokens);
+    if (old !== undefined && kept === 0 && old.tokens > 0) this.giveBack(key, plan, old.tokens, tokens);
   }
 
   /** Gives back every lease and forgets every bucket; grants arriving later go straight back. */

@@ -37,13 +37,16 @@ export interface RateLimiter {
    * and `TypeError` for an invalid cost or plan (a caller bug, never a store failure).
    */
   take(key: string, cost: number, plan: RatePlan): Promise<Decision>;
-  /** `take` without the promise, offered by limiters that never wait (the in-memory one). */
-  takeSync?(key: string, cost: number, plan: RatePlan): Decision;
   /**
-   * `take`, without the promise when it can decide at once (a Redis limiter admitting from its
-   * lease), offered by limiters that sometimes wait.
+   * `take`, without the promise when it decides at once: always for the in-memory limiter, and for
+   * a Redis limiter admitting from its lease. The throttle stage then goes on with no microtask.
    */
   takeNow?(key: string, cost: number, plan: RatePlan): Decision | Promise<Decision>;
+}
+
+/** `take` from `takeNow`: the same decision, as a promise. */
+export function promised(decided: Decision | Promise<Decision>): Promise<Decision> {
+  return decided instanceof Promise ? decided : Promise.resolve(decided);
 }
 
 /**

@@ -67,11 +67,11 @@ export class MemoryLimiter implements RateLimiter {
   }
 
   async take(key: string, cost: number, plan: RatePlan): Promise<Decision> {
-    return this.takeSync(key, cost, plan);
+    return this.takeNow(key, cost, plan);
   }
 
-  /** `take` without the promise, for callers already on the hot path. */
-  takeSync(key: string, cost: number, plan: RatePlan): Decision {
+  /** `take` without the promise: this limiter never waits. */
+  takeNow(key: string, cost: number, plan: RatePlan): Decision {
     validateTake(cost, plan);
     const now = this.now();
     if (now - this.lastSweep >= this.sweepIntervalMs) this.sweep(now);

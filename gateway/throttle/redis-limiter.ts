@@ -49,7 +49,7 @@ import { once } from 'node:events';
 import type { RedisOptions } from 'ioredis';
 import { closeRedis, connectRedis, type RedisClient } from '../../shared/redis/connect.ts';
 import type { RedisTarget } from '../../shared/redis/topology.ts';
-import { StoreUnavailableError, validateTake, type Decision, type RateLimiter, type RatePlan } from './limiter.ts';
+import { promised, StoreUnavailableError, validateTake, type Decision, type RateLimiter, type RatePlan } from './limiter.ts';
 import { DEFAULT_MAX_TTL_MS } from './memory-limiter.ts';
 import { DeadlineQueue, type Deadlined } from './deadline-queue.ts';
 import { LeaseBook, samePlan } from './lease-book.ts';
@@ -177,8 +177,7 @@ export class RedisLimiter implements RateLimiter {
   }
 
   take(key: string, cost: number, plan: RatePlan): Promise<Decision> {
-    const decided = this.takeNow(key, cost, plan);
-    return decided instanceof Promise ? decided : Promise.resolve(decided);
+    return promised(this.takeNow(key, cost, plan));
   }
 
   /** `take`, decided at once (no promise) when this gateway's lease on the bucket covers it. */

@@ -56,7 +56,7 @@ test('coalescing: over random arrival patterns, decisions equal a sequential buc
       const key = bucketKey(`coalesce-${randomUUID()}`);
       const coalesced = await issue(limiter, key, plan, arrivals);
       const sequential = new MemoryLimiter();
-      const expected = arrivals.map(({ cost }) => sequential.takeSync(key, cost, plan));
+      const expected = arrivals.map(({ cost }) => sequential.takeNow(key, cost, plan));
       assert.deepEqual(coalesced, expected);
     }),
     { numRuns: 60 },
@@ -71,7 +71,7 @@ test('coalescing: more takes than one call carries (MAX_BATCH) are split, still 
   const key = bucketKey(`coalesce-${randomUUID()}`);
   const decisions = await Promise.all(costs.map((c) => limiter.take(key, c, plan)));
   const sequential = new MemoryLimiter();
-  assert.deepEqual(decisions, costs.map((c) => sequential.takeSync(key, c, plan)));
+  assert.deepEqual(decisions, costs.map((c) => sequential.takeNow(key, c, plan)));
   assert.ok(decisions.some((d) => !d.allowed), 'the bucket ran out (else the order proves nothing)');
 });
 
@@ -83,7 +83,7 @@ test('coalescing: takes under a different plan for the same key (a reload) are d
   const plans = [small, small, large, small, large, large, large];
   const decisions = await Promise.all(plans.map((p) => limiter.take(key, 1, p)));
   const sequential = new MemoryLimiter();
-  assert.deepEqual(decisions, plans.map((p) => sequential.takeSync(key, 1, p)));
+  assert.deepEqual(decisions, plans.map((p) => sequential.takeNow(key, 1, p)));
   assert.deepEqual(decisions.map((d) => d.limit), plans.map((p) => p.burst), 'RateLimit-Limit is each request\'s own plan');
 });
 
